@@ -1,0 +1,56 @@
+# poolcat: the two commands a newcomer needs are `make run` and `make test`.
+# Both install missing Debian packages first (apt-get, as root) and build.
+
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= $(shell nproc)
+LISTEN ?= 0.0.0.0:50051
+
+# Debian 12 packages the build, the tests and the benchmarks need.
+DEB_PACKAGES := \
+  build-essential cmake ninja-build pkg-config git openssl \
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+  libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
+  libhwy-dev libcli11-dev libdnnl-dev \
+  python3-torch python3-numpy python3-grpcio
+
+.PHONY: all deps build test run bench clean format
+
+all: build
+
+# Installs only what is missing; does nothing (and needs no network) when
+# everything is present.
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing missing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	else \
+	  echo "All Debian packages present."; \
+	fi
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900
+
+run: build
+	$(BUILD_DIR)/bin/poolcat-server --listen=$(LISTEN)
+
+bench: build
+	bench/compare
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,102 @@
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace poolcat {
+namespace {
+
+// Cache-line (and AVX-512 vector) alignment for every buffer.
+constexpr size_t kAlignment = 64;
+
+std::shared_ptr<uint8_t> AllocateAligned(size_t nbytes) {
+  // aligned_alloc needs a size that is a multiple of the alignment, and we
+  // never hand out a null pointer, even for zero bytes.
+  const size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
+  void* p = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> CheckedNumel(absl::Span<const int64_t> shape,
+                                     DType dtype, int64_t max_elements,
+                                     absl::string_view what) {
+  int64_t numel = 1;
+  bool overflow = false;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(what, ".shape[", i, "] must be non-negative, but got ",
+                       shape[i], " in shape ", ShapeToString(shape)));
+    }
+  }
+  for (int64_t d : shape) {
+    if (d == 0) return int64_t{0};
+    if (numel > std::numeric_limits<int64_t>::max() / d) overflow = true;
+    if (!overflow) numel *= d;
+  }
+  const int64_t elem = static_cast<int64_t>(DTypeSize(dtype));
+  if (overflow || numel > std::numeric_limits<int64_t>::max() / elem) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        what, " shape ", ShapeToString(shape), " has too many elements (overflows int64)"));
+  }
+  if (numel > max_elements) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, " shape ", ShapeToString(shape), " has ", numel,
+                     " elements, more than the limit of ", max_elements));
+  }
+  return numel;
+}
+
+std::string ShapeToString(absl::Span<const int64_t> shape) {
+  return absl::StrCat("[", absl::StrJoin(shape, ", "), "]");
+}
+
+int64_t NumElements(absl::Span<const int64_t> shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+Tensor::Tensor() : Tensor(DType::kFloat32, {0}, 0, AllocateAligned(0)) {}
+
+Tensor::Tensor(DType dtype, std::vector<int64_t> shape, int64_t numel,
+               std::shared_ptr<uint8_t> data)
+    : dtype_(dtype), shape_(std::move(shape)), numel_(numel), data_(std::move(data)) {}
+
+absl::StatusOr<Tensor> Tensor::Empty(DType dtype, std::vector<int64_t> shape,
+                                     int64_t max_elements) {
+  absl::StatusOr<int64_t> numel = CheckedNumel(shape, dtype, max_elements, "tensor");
+  if (!numel.ok()) return numel.status();
+  auto data = AllocateAligned(static_cast<size_t>(*numel) * DTypeSize(dtype));
+  return Tensor(dtype, std::move(shape), *numel, std::move(data));
+}
+
+absl::StatusOr<Tensor> Tensor::Zeros(DType dtype, std::vector<int64_t> shape,
+                                     int64_t max_elements) {
+  absl::StatusOr<Tensor> t = Empty(dtype, std::move(shape), max_elements);
+  if (t.ok()) std::memset(t->data(), 0, t->nbytes());
+  return t;
+}
+
+absl::StatusOr<Tensor> Tensor::FromBytes(DType dtype, std::vector<int64_t> shape,
+                                         absl::string_view bytes,
+                                         int64_t max_elements) {
+  absl::StatusOr<Tensor> t = Empty(dtype, std::move(shape), max_elements);
+  if (!t.ok()) return t.status();
+  if (bytes.size() != t->nbytes()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tensor data has ", bytes.size(), " bytes, but shape ",
+        ShapeToString(t->shape()), " of ", DTypeName(dtype), " needs ", t->nbytes()));
+  }
+  if (!bytes.empty()) std::memcpy(t->data(), bytes.data(), bytes.size());
+  return t;
+}
+
+}  // namespace poolcat
