@@ -1,0 +1,47 @@
+// Memory reuse for large tensors, bounded and observable.
+//
+// A first write to a freshly mapped page is expensive on these machines
+// (tens of microseconds), so allocating every response buffer fresh from
+// mmap caps a large round trip far below memory bandwidth. The server
+// instead lets glibc malloc keep freed large blocks for the next call:
+// blocks up to the largest mmap threshold glibc allows (32 MiB) come from the
+// heap, and the heap is only trimmed once more than `max_retained_bytes` is
+// free at its top. A RetentionGuard trims everything when the free memory
+// malloc holds exceeds the bound anyway (fragmentation, several arenas), so
+// the memory kept stays bounded; poolcat_buffer_pool_bytes reports it.
+#ifndef POOLCAT_SERVER_MEMORY_H_
+#define POOLCAT_SERVER_MEMORY_H_
+
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+
+namespace poolcat::server {
+
+// Applies the malloc settings. Call once, early, before threads start.
+void ConfigureAllocator(uint64_t max_retained_bytes);
+
+// Free bytes malloc holds in its arenas (not returned to the kernel).
+uint64_t RetainedBytes();
+
+// Checks RetainedBytes() about once a second and returns memory to the
+// kernel when it exceeds the bound.
+class RetentionGuard {
+ public:
+  explicit RetentionGuard(uint64_t max_retained_bytes);
+  ~RetentionGuard();
+  RetentionGuard(const RetentionGuard&) = delete;
+  RetentionGuard& operator=(const RetentionGuard&) = delete;
+
+ private:
+  const uint64_t max_retained_bytes_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // Guarded by mu_.
+  std::thread thread_;
+};
+
+}  // namespace poolcat::server
+
+#endif  // POOLCAT_SERVER_MEMORY_H_

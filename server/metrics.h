@@ -1,0 +1,105 @@
+// Every metric family the server exports, defined in one place.
+//
+// RPC metrics follow the grpc-ecosystem (go-grpc-prometheus) names and
+// labels, so stock dashboards and alerts work:
+//   grpc_server_started_total{grpc_type,grpc_service,grpc_method}
+//   grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}
+//   grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method} (histogram)
+// They are recorded by one interceptor (NewInterceptorFactory), never by the
+// handlers. The poolcat_* families describe the compute side:
+//   poolcat_inflight_computations  admitted computations (queued or running)
+//   poolcat_rejected_total{reason="max_concurrent"}  calls refused at the cap
+//   poolcat_bytes_in_total / poolcat_bytes_out_total  tensor payload bytes
+//   poolcat_buffer_pool_bytes  freed memory the allocator keeps for reuse
+//   poolcat_compute_threads  size of the compute pool
+// All metrics live on one thread-safe prometheus::Registry.
+#ifndef POOLCAT_SERVER_METRICS_H_
+#define POOLCAT_SERVER_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "absl/strings/string_view.h"
+#include "grpcpp/support/server_interceptor.h"
+#include "grpcpp/support/status.h"
+#include "prometheus/collectable.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+
+namespace poolcat::server {
+
+class Metrics {
+ public:
+  // \param retained_bytes read on every scrape for poolcat_buffer_pool_bytes.
+  explicit Metrics(std::function<double()> retained_bytes = nullptr);
+
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // What an exporter serves: the registry and the scrape-time gauges.
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  std::shared_ptr<prometheus::Collectable> scrape_time_gauges() const { return scrape_time_; }
+
+  // Series of one method, looked up once per RPC and kept (Family::Add's
+  // references stay valid for the registry's life).
+  struct MethodSeries {
+    std::string service, method, type;
+    prometheus::Counter* started = nullptr;
+    prometheus::Histogram* seconds = nullptr;
+    std::array<std::atomic<prometheus::Counter*>, 17> handled{};  // By code.
+  };
+  // `full_method` is gRPC's "/package.Service/Method"; `type` is "unary",
+  // "server_stream"... Thread-safe; the result lives as long as *this.
+  MethodSeries& Series(absl::string_view full_method, absl::string_view type);
+
+  // RPC metrics, for the interceptor.
+  static void RpcStarted(MethodSeries& series) { series.started->Increment(); }
+  void RpcHandled(MethodSeries& series, grpc::StatusCode code, double seconds);
+
+  // The one interceptor that calls RpcStarted/RpcHandled for every RPC.
+  std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+  NewInterceptorFactory();
+
+  void ComputationAdmitted() { inflight_.Increment(); }
+  void ComputationDone() { inflight_.Decrement(); }
+  // A call refused because --max_concurrent computations were admitted.
+  void RejectedTooManyConcurrent() { rejected_concurrency_.Increment(); }
+  void BytesIn(double n) { bytes_in_.Increment(n); }
+  void BytesOut(double n) { bytes_out_.Increment(n); }
+  void SetComputeThreads(int n) { compute_threads_.Set(n); }
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<prometheus::Collectable> scrape_time_;
+  prometheus::Family<prometheus::Counter>& started_family_;
+  prometheus::Family<prometheus::Counter>& handled_family_;
+  prometheus::Family<prometheus::Histogram>& seconds_family_;
+  prometheus::Gauge& inflight_;
+  prometheus::Family<prometheus::Counter>& rejected_family_;
+  prometheus::Counter& rejected_concurrency_;
+  prometheus::Counter& bytes_in_;
+  prometheus::Counter& bytes_out_;
+  prometheus::Gauge& compute_threads_;
+
+  std::mutex series_mu_;
+  std::unordered_map<std::string, std::unique_ptr<MethodSeries>> series_;  // By method + type.
+};
+
+// "/poolcat.v1.PoolCat/Pool" -> {"poolcat.v1.PoolCat", "Pool"}.
+std::pair<std::string, std::string> SplitFullMethod(absl::string_view full_method);
+
+// Name of a gRPC code as go-grpc-prometheus spells grpc_code ("OK",
+// "InvalidArgument", "DeadlineExceeded"), so stock dashboards match.
+absl::string_view GrpcCodeName(grpc::StatusCode code);
+
+}  // namespace poolcat::server
+
+#endif  // POOLCAT_SERVER_METRICS_H_

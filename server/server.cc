@@ -1,0 +1,195 @@
+#include "server/server.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/parallel.h"
+#include "grpcpp/ext/proto_server_reflection_plugin.h"
+#include "grpcpp/health_check_service_interface.h"
+#include "grpcpp/security/server_credentials.h"
+
+namespace poolcat::server {
+namespace {
+
+constexpr char kServiceName[] = "poolcat.v1.PoolCat";
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read --", flag, "=", path));
+  }
+  std::ostringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
+    const ServerOptions& options) {
+  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  absl::StatusOr<std::string> cert = ReadFile(options.tls_cert, "tls_cert");
+  if (!cert.ok()) return cert.status();
+  absl::StatusOr<std::string> key = ReadFile(options.tls_key, "tls_key");
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions ssl;
+  ssl.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!options.tls_client_ca.empty()) {
+    absl::StatusOr<std::string> ca = ReadFile(options.tls_client_ca, "tls_client_ca");
+    if (!ca.ok()) return ca.status();
+    ssl.pem_root_certs = *ca;
+    // Mutual TLS: a client without a certificate signed by this CA is
+    // refused during the handshake.
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
+}
+
+// Keepalive enforcement: what clients may do and what the server does with
+// idle connections. Clients may ping as often as every 10 s, even with no
+// call in flight (so a client keepalive of >= 10 s works); more frequent
+// pings count as strikes and the third one closes the connection with
+// GOAWAY(too_many_pings), which protects the server from ping floods. The
+// server itself pings a connection idle for 60 s and drops it when no ack
+// arrives within 20 s, so dead peers do not hold resources forever.
+void SetKeepalivePolicy(grpc::ServerBuilder& builder) {
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             10 * 1000 /*10 sec*/);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1 /*allow*/);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2 /*strikes*/);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000 /*60 sec*/);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000 /*20 sec*/);
+}
+
+// "0.0.0.0:0" -> "0.0.0.0"; "[::]:50051" -> "[::]".
+std::string HostOf(const std::string& listen) {
+  const size_t colon = listen.rfind(':');
+  return colon == std::string::npos ? listen : listen.substr(0, colon);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
+    const ServerOptions& options) {
+  if (absl::Status valid = ValidateOptions(options); !valid.ok()) return valid;
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeCredentials(options);
+  if (!credentials.ok()) return credentials.status();
+
+  std::unique_ptr<PoolCatServer> s(new PoolCatServer());
+  s->tls_ = !options.tls_cert.empty();
+  if (options.threads > 0) SetComputeThreads(options.threads);
+  const int threads = ComputeThreads();
+
+  ConfigureAllocator(static_cast<uint64_t>(options.max_retained_bytes));
+  s->metrics_ = std::make_unique<Metrics>([] { return static_cast<double>(RetainedBytes()); });
+  s->metrics_->SetComputeThreads(threads);
+  s->retention_ =
+      std::make_unique<RetentionGuard>(static_cast<uint64_t>(options.max_retained_bytes));
+  s->pool_ = std::make_unique<ComputePool>(threads, options.max_concurrent);
+  Limits limits;
+  limits.max_elements = options.max_elements;
+  limits.max_response_bytes = static_cast<uint64_t>(options.max_message_bytes);
+  s->service_ = std::make_unique<PoolCatService>(limits, s->pool_.get(), s->metrics_.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.listen, *credentials, &s->port_);
+  builder.RegisterService(s->service_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
+  SetKeepalivePolicy(builder);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(s->metrics_->NewInterceptorFactory());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  s->server_ = builder.BuildAndStart();
+  if (s->server_ == nullptr || s->port_ == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on --listen=", options.listen,
+                     " (address in use, or not a valid host:port)"));
+  }
+  s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
+  grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
+  if (health != nullptr) {
+    health->SetServingStatus(true);
+    health->SetServingStatus(kServiceName, true);
+  }
+
+  if (!options.metrics_listen.empty()) {
+    try {
+      s->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_listen);
+      s->exposer_->RegisterCollectable(s->metrics_->registry());
+      s->exposer_->RegisterCollectable(s->metrics_->scrape_time_gauges());
+      const std::vector<int> ports = s->exposer_->GetListeningPorts();
+      s->metrics_port_ = ports.empty() ? 0 : ports.front();
+    } catch (const std::exception& e) {
+      // Serving requests matters more than exporting metrics (and parallel
+      // test servers would otherwise fight over the default port).
+      std::cerr << "poolcat-server error: metrics disabled, cannot listen on --metrics_listen="
+                << options.metrics_listen << ": " << e.what() << std::endl;
+      s->exposer_.reset();
+    }
+  }
+  return s;
+}
+
+void PoolCatServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
+  const auto deadline = std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace);
+  server_->Shutdown(deadline);
+  server_->Wait();
+}
+
+PoolCatServer::~PoolCatServer() {
+  if (server_ != nullptr) Shutdown(absl::ZeroDuration());
+}
+
+int RunServer(const ServerOptions& options) {
+  // Block the stop signals before any thread exists, so every thread
+  // inherits the mask and only sigwait below ever sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<PoolCatServer>> server = PoolCatServer::Start(options);
+  if (!server.ok()) {
+    std::cerr << "poolcat-server error: " << server.status().message() << std::endl;
+    return 1;
+  }
+  std::string metrics = "off";
+  if ((*server)->metrics_port() > 0) {
+    metrics = absl::StrCat(HostOf(options.metrics_listen), ":", (*server)->metrics_port());
+  }
+  // Tests and scripts parse this line; keep the "listening on" phrase.
+  std::cout << "poolcat-server listening on " << (*server)->address()
+            << " (tls=" << ((*server)->tls() ? (options.tls_client_ca.empty() ? "on" : "mutual")
+                                             : "off")
+            << ", threads=" << (*server)->threads()
+            << ", max_concurrent=" << options.max_concurrent << ", metrics=" << metrics << ")"
+            << std::endl;
+
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  std::cout << "poolcat-server stopping on " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM")
+            << ": not serving, draining calls for up to "
+            << absl::FormatDuration(options.grace_period) << std::endl;
+  (*server)->Shutdown(options.grace_period);
+  server->reset();
+  std::cout << "poolcat-server stopped" << std::endl;
+  return 0;
+}
+
+}  // namespace poolcat::server

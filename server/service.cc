@@ -1,0 +1,160 @@
+#include "server/service.h"
+
+#include <atomic>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "server/status.h"
+
+namespace poolcat::server {
+namespace {
+
+namespace v1 = ::poolcat::v1;
+
+// A unary reactor that remembers whether the call was cancelled (by the
+// client, by its deadline passing, or by server shutdown) so the kernel can
+// stop early, and reports that as CANCELLED or DEADLINE_EXCEEDED.
+class ComputeReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit ComputeReactor(grpc::CallbackServerContext* context) : context_(context) {}
+
+  void OnCancel() override { cancelled_.store(true, std::memory_order_relaxed); }
+  void OnDone() override { delete this; }
+
+  const std::atomic<bool>* cancelled_flag() const { return &cancelled_; }
+
+  // True once the call can no longer be answered usefully.
+  bool Stopped() {
+    if (DeadlinePassed()) cancelled_.store(true, std::memory_order_relaxed);
+    return cancelled_.load(std::memory_order_relaxed);
+  }
+
+  // Finishes with `status`; a Cancelled status (the kernel stopped on our
+  // flag) is reported as the reason the flag was raised.
+  void FinishWith(const absl::Status& status) {
+    if (status.code() == absl::StatusCode::kCancelled) {
+      if (DeadlinePassed()) {
+        Finish(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                            "deadline passed before the computation finished"));
+      } else {
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                            "call cancelled before the computation finished"));
+      }
+      return;
+    }
+    Finish(ToGrpcStatus(status));
+  }
+
+ private:
+  bool DeadlinePassed() const {
+    return context_->deadline() <= std::chrono::system_clock::now();
+  }
+
+  grpc::CallbackServerContext* const context_;
+  std::atomic<bool> cancelled_{false};
+};
+
+// Takes a compute slot for `work` (absl::Status(const ExecOptions&)) or
+// finishes the call RESOURCE_EXHAUSTED at once; the worker finishes it.
+template <typename Work>
+void RunOnPool(ComputeReactor* reactor, uint64_t work_bytes, const Limits& limits,
+               ComputePool* pool, Metrics* metrics, Work work) {
+  metrics->ComputationAdmitted();
+  const bool admitted = pool->TrySubmit(
+      work_bytes,
+      [reactor, metrics, max_elements = limits.max_elements,
+       work = std::move(work)](int num_threads) mutable {
+        absl::Status status;
+        if (reactor->Stopped()) {
+          // Queued past its deadline or cancelled while waiting: skip work.
+          status = absl::CancelledError("stopped before starting");
+        } else {
+          ExecOptions exec;
+          exec.max_elements = max_elements;
+          exec.num_threads = num_threads;
+          exec.cancelled = reactor->cancelled_flag();
+          status = work(exec);
+        }
+        metrics->ComputationDone();
+        reactor->FinishWith(status);
+      });
+  if (!admitted) {
+    metrics->ComputationDone();
+    metrics->RejectedTooManyConcurrent();
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("server is busy: ", pool->max_concurrent(),
+                     " computations already admitted (--max_concurrent); retry later")));
+  }
+}
+
+}  // namespace
+
+PoolCatService::PoolCatService(const Limits& limits, ComputePool* pool, Metrics* metrics)
+    : limits_(limits), pool_(pool), metrics_(metrics) {}
+
+grpc::ServerUnaryReactor* PoolCatService::Pool(grpc::CallbackServerContext* context,
+                                               const v1::PoolRequest* request,
+                                               v1::PoolResponse* response) {
+  auto* reactor = new ComputeReactor(context);
+  metrics_->BytesIn(static_cast<double>(request->input().data().size()));
+  absl::StatusOr<PreparedPool> prepared = PreparePool(*request, limits_);
+  if (!prepared.ok()) {
+    reactor->Finish(ToGrpcStatus(prepared.status()));
+    return reactor;
+  }
+  const uint64_t work_bytes = prepared->work_bytes;
+  RunOnPool(reactor, work_bytes, limits_, pool_, metrics_,
+            [prepared = *std::move(prepared), response,
+             metrics = metrics_](const ExecOptions& exec) {
+              absl::Status status = ExecutePool(prepared, response, exec);
+              if (status.ok()) {
+                metrics->BytesOut(static_cast<double>(response->output().data().size() +
+                                                      response->indices().data().size()));
+              }
+              return status;
+            });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PoolCatService::Concat(grpc::CallbackServerContext* context,
+                                                 const v1::ConcatRequest* request,
+                                                 v1::ConcatResponse* response) {
+  auto* reactor = new ComputeReactor(context);
+  for (const v1::Tensor& t : request->tensors()) {
+    metrics_->BytesIn(static_cast<double>(t.data().size()));
+  }
+  absl::StatusOr<PreparedConcat> prepared = PrepareConcat(*request, limits_);
+  if (!prepared.ok()) {
+    reactor->Finish(ToGrpcStatus(prepared.status()));
+    return reactor;
+  }
+  const uint64_t work_bytes = prepared->work_bytes;
+  RunOnPool(reactor, work_bytes, limits_, pool_, metrics_,
+            [prepared = *std::move(prepared), response,
+             metrics = metrics_](const ExecOptions& exec) {
+              absl::Status status = ExecuteConcat(prepared, response, exec);
+              if (status.ok()) {
+                metrics->BytesOut(static_cast<double>(response->output().data().size()));
+              }
+              return status;
+            });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* PoolCatService::Echo(grpc::CallbackServerContext* context,
+                                               const v1::EchoRequest* request,
+                                               v1::EchoResponse* response) {
+  metrics_->BytesIn(static_cast<double>(request->tensor().data().size()));
+  // The request message is not const itself; gRPC only destroys it after the
+  // call, so moving its tensor out leaves the baseline a pure round trip
+  // with no payload copy, as a Pool call that reads the request in place.
+  response->mutable_tensor()->Swap(const_cast<v1::EchoRequest*>(request)->mutable_tensor());
+  metrics_->BytesOut(static_cast<double>(response->tensor().data().size()));
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(grpc::Status::OK);
+  return reactor;
+}
+
+}  // namespace poolcat::server
