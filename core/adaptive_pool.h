@@ -1,0 +1,32 @@
+// adaptive_max_pool{1,2,3}d and adaptive_avg_pool{1,2,3}d kernels
+// (internal: call RunPool in core/pool.h).
+//
+// Windows are ATen 1.13's: [floor(o*in/out), ceil((o+1)*in/out)) with the
+// quotient evaluated in float32. adaptive_max_pool shares max_pool's kernel
+// (first index on ties, NaN wins). adaptive_avg_pool sums each window in
+// row-major order and divides by the window's depth, height and width in
+// turn (sum / kd / kh / kw, each a rounded division, as ATen does).
+#ifndef POOLCAT_CORE_ADAPTIVE_POOL_H_
+#define POOLCAT_CORE_ADAPTIVE_POOL_H_
+
+#include "absl/status/status.h"
+#include "core/exec.h"
+#include "core/pool.h"
+#include "core/tensor.h"
+
+namespace poolcat::pool_internal {
+
+// REQUIRES: plan from PlanPool with kind kAdaptiveMax; views matching it.
+absl::Status RunAdaptiveMaxPool(const PoolPlan& plan, const TensorView& input,
+                                const MutableTensorView& output,
+                                const MutableTensorView* indices,
+                                const ExecOptions& exec);
+
+// REQUIRES: plan from PlanPool with kind kAdaptiveAvg; views matching it.
+absl::Status RunAdaptiveAvgPool(const PoolPlan& plan, const TensorView& input,
+                                const MutableTensorView& output,
+                                const ExecOptions& exec);
+
+}  // namespace poolcat::pool_internal
+
+#endif  // POOLCAT_CORE_ADAPTIVE_POOL_H_
