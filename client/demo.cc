@@ -57,6 +57,8 @@ struct Example {
   std::function<absl::StatusOr<std::vector<Tensor>>()> run;
   std::vector<int64_t> expected_shape;
   std::vector<float> expected;  // the notebook's printed numbers
+  // Where the expected numbers come from, when not the notebook's output.
+  std::string expected_source = "the notebook";
 };
 
 bool Matches(const Tensor& t, const std::vector<int64_t>& shape,
@@ -194,9 +196,10 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
          args.output_size = {1};
          return pool("adaptive_avg_pool2d", *x, args);
        },
-       // Not printed in the notebook: the means of 0..15 and 1..16.
        {1, 2, 1, 1},
-       {7.5, 8.5}});
+       {7.5, 8.5},
+       "the channel means (mean of 0..15 and of 1..16; the notebook "
+       "describes GAP without numbers)"});
 
   int matched = 0;
   for (const Example& example : examples) {
@@ -214,15 +217,15 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
         << "\n";
     if (Matches(tensors.back(), example.expected_shape, example.expected)) {
       ++matched;
-      out << "  matches the notebook\n\n";
+      out << "  matches " << example.expected_source << "\n\n";
     } else {
-      out << "  DIFFERS from the notebook, which printed "
+      out << "  DIFFERS from " << example.expected_source << ": expected "
           << FormatTensor(Float32(example.expected_shape, example.expected))
           << "\n\n";
     }
   }
   out << matched << "/" << examples.size()
-      << " examples match the notebook\n";
+      << " examples match the notebook's results\n";
   return matched == static_cast<int>(examples.size());
 }
 
