@@ -92,8 +92,14 @@ def _generate(src_root, gen_dir, digest):
         with open(os.path.join(tmp, _STAMP), "w", encoding="ascii") as f:
             f.write(digest + "\n")
         if os.path.isdir(gen_dir):
-            if _read_stamp(gen_dir) == digest:
+            stamp = _read_stamp(gen_dir)
+            if stamp == digest:
                 return  # Another process won the race with the same output.
+            if stamp is None and os.listdir(gen_dir):
+                # Not ours (no stamp): never move a user's directory away.
+                raise RuntimeError(
+                    f"{gen_dir} is not empty and holds no poolcat_client "
+                    f"stubs; point POOLCAT_CLIENT_GEN_DIR elsewhere")
             old = tempfile.mkdtemp(prefix=".poolcat_old_", dir=parent)
             os.rename(gen_dir, os.path.join(old, "gen"))
             shutil.rmtree(old, ignore_errors=True)
