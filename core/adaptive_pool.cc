@@ -2,6 +2,7 @@
 
 #include <type_traits>
 
+#include "core/cascade_sum-inl.h"
 #include "core/max_pool.h"
 #include "core/pool_kernel-inl.h"
 
@@ -31,6 +32,60 @@ struct AdaptiveAvgPolicy {
   }
 };
 
+// adaptive_avg_pool3d on float16, which torch 1.13 runs in c10::Half
+// arithmetic: every addition and each of the three divisions rounds to
+// float16.
+struct HalfAdaptiveAvgPolicy {
+  using Acc = float;
+  const Windows3* windows;
+
+  static float Round(float v) { return Float16ToFloat(FloatToFloat16(v)); }
+  float Zero() const { return 0.0f; }
+  float Add(float sum, float v) const { return Round(sum + v); }
+  Float16 Finish(float sum, int64_t od, int64_t oh, int64_t ow) const {
+    const Windows3& w = *windows;
+    const float kd = Round(static_cast<float>(w[0].size[od]));
+    const float kh = Round(static_cast<float>(w[1].size[oh]));
+    const float kw = Round(static_cast<float>(w[2].size[ow]));
+    return FloatToFloat16(Round(Round(sum / kd) / kh) / kw);
+  }
+};
+
+// Global average pooling (every output size 1), which torch computes as
+// input.mean(spatial dims): ATen's cascade sum (cascade_sum-inl.h), stored
+// in the element type, then divided by the element count. float16 outside
+// 3-D (refused by torch) divides the float32 sum and rounds once.
+template <typename T>
+absl::Status GlobalMean(const PoolPlan& plan, const T* in, T* out,
+                        const ExecOptions& exec) {
+  using Acc = typename Elem<T>::Acc;
+  const Geometry g(plan);
+  const int64_t size = g.in_plane();
+  const int64_t channels = g.channels;
+  const bool round_sum = !std::is_same_v<T, Float16> || plan.op.spatial_dims == 3;
+  // mean's div_ by the count runs in the element type: for bfloat16 and
+  // float16 the count itself is rounded to that type first.
+  Acc count = static_cast<Acc>(size);
+  if (round_sum) count = Elem<T>::Load(Elem<T>::Store(count));
+  auto finish = [&](Acc sum) {
+    // The sum is accumulated into a zero-filled output (so -0 becomes +0).
+    Acc stored = Acc(0) + sum;
+    if (round_sum) stored = Elem<T>::Load(Elem<T>::Store(stored));
+    return Elem<T>::Store(stored / count);
+  };
+  if (plan.channels_last && channels > 1) {
+    return ParallelFor(g.batch * channels, size, exec, [&](int64_t u0, int64_t u1) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t n = u / channels, c = u % channels;
+        out[u] = finish(StridedChannelSum<T>(in + n * size * channels, size, channels, c));
+      }
+    });
+  }
+  return ParallelFor(g.planes, size, exec, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) out[p] = finish(ContiguousSum<T>(in + p * size, size));
+  });
+}
+
 }  // namespace
 
 absl::Status RunAdaptiveMaxPool(const PoolPlan& plan, const TensorView& input,
@@ -53,9 +108,19 @@ absl::Status RunAdaptiveAvgPool(const PoolPlan& plan, const TensorView& input,
     if constexpr (std::is_integral_v<T>) {
       return absl::InternalError("adaptive_avg_pool on an integer dtype was planned");
     } else {
+      const T* in = input.data_as<T>();
+      T* out = output.data_as<T>();
+      if (plan.out[0] == 1 && plan.out[1] == 1 && plan.out[2] == 1) {
+        return GlobalMean<T>(plan, in, out, exec);
+      }
+      if constexpr (std::is_same_v<T, Float16>) {
+        if (plan.op.spatial_dims == 3) {
+          const HalfAdaptiveAvgPolicy policy{&windows};
+          return SumKernel<T>(geometry, windows, in, out, policy, exec);
+        }
+      }
       const AdaptiveAvgPolicy<T> policy{&windows};
-      return SumKernel<T>(geometry, windows, input.data_as<T>(),
-                          output.data_as<T>(), policy, exec);
+      return SumKernel<T>(geometry, windows, in, out, policy, exec);
     }
   });
 }

@@ -20,6 +20,10 @@ struct AvgPolicy {
   std::optional<int64_t> divisor_override;
   // avg_pool3d_out_frame keeps the factor in an `int`.
   bool int_divisor;
+  // ATen's channels-first kernels add the quotient to a zeroed output, so a
+  // -0 quotient (negative divisor_override) comes out +0; the 2-D
+  // channels-last kernel stores the quotient itself.
+  bool add_to_zero;
 
   Acc Zero() const { return Acc(0); }
   Acc Add(Acc sum, Acc v) const { return sum + v; }
@@ -39,7 +43,8 @@ struct AvgPolicy {
                (w[2].end[ow] - w[2].begin[ow]);
     }
     if (int_divisor) factor = static_cast<int32_t>(factor);
-    return Elem<T>::Store(sum / static_cast<Acc>(factor));
+    const Acc quotient = sum / static_cast<Acc>(factor);
+    return Elem<T>::Store(add_to_zero ? Acc(0) + quotient : quotient);
   }
 };
 
@@ -56,8 +61,10 @@ absl::Status AvgInto(const PoolPlan& plan, const Windows3& windows,
                      const T* in, T* out, bool count_include_pad,
                      std::optional<int64_t> divisor_override,
                      const ExecOptions& exec) {
+  const bool channels_last_2d =
+      plan.channels_last && plan.batched && plan.op.spatial_dims == 2;
   const AvgPolicy<T> policy{&windows, count_include_pad, divisor_override,
-                            plan.op.spatial_dims == 3};
+                            plan.op.spatial_dims == 3, !channels_last_2d};
   return SumKernel<T>(Geometry(plan), windows, in, out, policy, exec);
 }
 
