@@ -2,11 +2,13 @@
 """Installs client/node's locked dependencies and runs its node:test suite.
 
   node_client_test.py --package_dir=DIR --work_dir=DIR [--server=PATH]
+                      [--tls=server|mutual]
 
 `npm ci` runs in WORK_DIR on a copy of package.json and package-lock.json,
 so the source tree stays clean; the tests find the modules via NODE_PATH. A
 second run with an unchanged lockfile reuses the install. With --server, the
-suite runs under with_server.py against a fresh poolcat-server.
+suite runs under with_server.py against a fresh poolcat-server (serving
+TLS with --tls).
 
 Exits 77 (CTest's SKIP_RETURN_CODE) only when node/npm are missing or the npm
 registry cannot be reached; any other failure is a failure.
@@ -78,6 +80,7 @@ def main():
     parser.add_argument("--package_dir", required=True)
     parser.add_argument("--work_dir", required=True)
     parser.add_argument("--server")
+    parser.add_argument("--tls", choices=("server", "mutual"))
     args = parser.parse_args()
 
     node, npm = shutil.which("node"), shutil.which("npm")
@@ -95,8 +98,9 @@ def main():
            os.path.join(args.package_dir, "test", "client.test.js")]
     if args.server:
         here = os.path.dirname(os.path.abspath(__file__))
+        tls = [f"--tls={args.tls}"] if args.tls else []
         cmd = [sys.executable, os.path.join(here, "with_server.py"),
-               f"--server={args.server}", "--timeout=300", "--"] + cmd
+               f"--server={args.server}", "--timeout=300", *tls, "--", *cmd]
     print("+ " + " ".join(cmd), flush=True)
     return subprocess.run(cmd, env=env, timeout=400, check=False).returncode
 

@@ -4,7 +4,8 @@
 Run through with_server.py, which sets POOLCAT_TARGET to a server it started
 on loopback. Replays the seed notebook's examples with its printed numbers
 (shared/seeds/000_03731dc8b5fa7a4c.txt) and checks errors come back as
-PoolcatError with the gRPC code. Where Debian's python3-torch is importable,
+PoolcatError with the gRPC code. Under with_server.py --tls the same
+checks run over TLS (or mutual TLS) with the certificates it made. Where Debian's python3-torch is importable,
 a few further results are compared with PyTorch itself.
 """
 
@@ -26,6 +27,22 @@ except ImportError:  # The seed checks need no torch.
 TARGET = os.environ.get("POOLCAT_TARGET")
 
 
+def credentials_from_env():
+    """TLS credentials when with_server.py --tls made certificates, else None."""
+    def read(name):
+        path = os.environ.get(name)
+        if not path:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+    ca = read("POOLCAT_TLS_CA")
+    if ca is None:
+        return None
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=read("POOLCAT_TLS_CLIENT_KEY"),
+        certificate_chain=read("POOLCAT_TLS_CLIENT_CERT"))
+
+
 def arange_4x4():
     return np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
 
@@ -36,7 +53,8 @@ class SeedNotebookThroughPythonClient(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.client = poolcat_client.Client(TARGET, timeout=60)
+        cls.client = poolcat_client.Client(TARGET, timeout=60,
+                                           credentials=credentials_from_env())
 
     @classmethod
     def tearDownClass(cls):
@@ -44,6 +62,17 @@ class SeedNotebookThroughPythonClient(unittest.TestCase):
 
     def test_server_is_serving(self):
         self.assertEqual(self.client.health(), "SERVING")
+
+    @unittest.skipUnless(os.environ.get("POOLCAT_TLS_CLIENT_CERT"),
+                         "server does not demand client certificates")
+    def test_mutual_tls_refuses_a_client_without_certificate(self):
+        with open(os.environ["POOLCAT_TLS_CA"], "rb") as f:
+            ca_only = grpc.ssl_channel_credentials(root_certificates=f.read())
+        with poolcat_client.Client(TARGET, timeout=30,
+                                   credentials=ca_only) as anonymous:
+            with self.assertRaises(poolcat_client.PoolcatError) as e:
+                anonymous.health()
+        self.assertEqual(e.exception.code, grpc.StatusCode.UNAVAILABLE)
 
     def test_max_pool2d_k3_on_4x4_arange_is_10(self):
         out = self.client.pool("max_pool2d", arange_4x4(), kernel_size=3)

@@ -1,13 +1,19 @@
 #!/usr/bin/python3
 """Runs a command against a freshly started poolcat-server.
 
-  with_server.py --server=PATH [--timeout=SECONDS] -- COMMAND [ARGS...]
+  with_server.py --server=PATH [--tls=server|mutual] [--timeout=SECONDS]
+                 -- COMMAND [ARGS...]
 
 Starts PATH on a free loopback port (--listen=127.0.0.1:0, metrics off),
 waits for its "poolcat-server listening on HOST:PORT" line, runs COMMAND with
 POOLCAT_TARGET=HOST:PORT in its environment, then stops the server with
 SIGTERM (SIGKILL if it outlives its grace period). Exits with COMMAND's exit
 status, or 1 if the server could not be started. Every wait is bounded.
+
+--tls makes a throwaway CA and a server certificate for 127.0.0.1 with
+openssl and serves TLS; COMMAND gets the CA as POOLCAT_TLS_CA. With
+--tls=mutual the server also demands a client certificate signed by that CA,
+passed as POOLCAT_TLS_CLIENT_CERT and POOLCAT_TLS_CLIENT_KEY.
 """
 
 import argparse
@@ -16,6 +22,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 
 _LISTENING = re.compile(r"poolcat-server listening on (\S+):(\d+)")
@@ -36,6 +43,47 @@ def _pump(stream, label, found, lines):
     stream.close()
 
 
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, timeout=60,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _make_certs(directory, mutual):
+    """Writes ca.pem, server.{pem,key} (and client.{pem,key}) to directory.
+
+    Returns (server flags, environment for the command).
+    """
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+          "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
+             "-days", "2", "-subj", "/CN=poolcat test CA", cwd=directory)
+
+    def leaf(name, extensions):
+        with open(os.path.join(directory, f"{name}.ext"), "w",
+                  encoding="ascii") as f:
+            f.write(extensions)
+        _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                 "-subj", f"/CN=poolcat test {name}", cwd=directory)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem",
+                 "-CAkey", "ca.key", "-CAcreateserial", "-out", f"{name}.pem",
+                 "-days", "2", "-extfile", f"{name}.ext", cwd=directory)
+
+    leaf("server", "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                   "extendedKeyUsage=serverAuth\n")
+    def path(name):
+        return os.path.join(directory, name)
+
+    flags = [f"--tls_cert={path('server.pem')}",
+             f"--tls_key={path('server.key')}"]
+    env = {"POOLCAT_TLS_CA": path("ca.pem")}
+    if mutual:
+        leaf("client", "extendedKeyUsage=clientAuth\n")
+        flags.append(f"--tls_client_ca={path('ca.pem')}")
+        env.update(POOLCAT_TLS_CLIENT_CERT=path("client.pem"),
+                   POOLCAT_TLS_CLIENT_KEY=path("client.key"))
+    return flags, env
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--server", required=True)
@@ -44,6 +92,7 @@ def main():
                         help="limit on COMMAND's run time, seconds")
     parser.add_argument("--server_arg", action="append", default=[],
                         help="extra flag for the server (repeatable)")
+    parser.add_argument("--tls", choices=("server", "mutual"))
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -54,9 +103,23 @@ def main():
               f"poolcat-server target first", file=sys.stderr)
         return 1
 
+    with tempfile.TemporaryDirectory(prefix="poolcat_with_server_") as tmp:
+        tls_flags, tls_env = [], {}
+        if args.tls:
+            try:
+                tls_flags, tls_env = _make_certs(tmp, args.tls == "mutual")
+            except (OSError, subprocess.SubprocessError) as e:
+                err = getattr(e, "stderr", b"") or b""
+                print(f"with_server: making test certificates failed: {e} "
+                      f"{err.decode(errors='replace')}", file=sys.stderr)
+                return 1
+        return _serve(args, command, tls_flags, tls_env)
+
+
+def _serve(args, command, tls_flags, tls_env):
     server = subprocess.Popen(
         [args.server, "--listen=127.0.0.1:0", "--metrics_listen="]
-        + args.server_arg,
+        + tls_flags + args.server_arg,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE)
     found = threading.Event()
@@ -82,7 +145,7 @@ def main():
             print(f"with_server: server listens on {found.address}, "
                   f"not loopback; refusing to test", file=sys.stderr)
             return 1
-        env = dict(os.environ, POOLCAT_TARGET=found.address)
+        env = dict(os.environ, POOLCAT_TARGET=found.address, **tls_env)
         print(f"with_server: POOLCAT_TARGET={found.address}", file=sys.stderr,
               flush=True)
         try:

@@ -5,10 +5,12 @@
 // reads replies, with an in-process grpc-js server that records requests and
 // echoes the input. "against poolcat-server" replays the seed notebook's
 // examples (shared/seeds/000_03731dc8b5fa7a4c.txt) through the real server
-// whose address is in POOLCAT_TARGET (tests/clients/with_server.py sets it);
-// without it, that part is skipped.
+// whose address is in POOLCAT_TARGET (tests/clients/with_server.py sets it),
+// over TLS when POOLCAT_TLS_CA (and for mutual TLS POOLCAT_TLS_CLIENT_CERT /
+// _KEY) name certificates; without POOLCAT_TARGET, that part is skipped.
 
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const path = require('node:path');
 const { after, before, describe, test } = require('node:test');
 
@@ -19,6 +21,14 @@ const { Client, PoolcatError } = require('../src/index.js');
 
 const TARGET = process.env.POOLCAT_TARGET;
 const PROTO_DIR = process.env.POOLCAT_PROTO_DIR || path.resolve(__dirname, '..', '..', '..', 'proto');
+
+// TLS credentials when with_server.py --tls made certificates, else undefined.
+function credentialsFromEnv() {
+  const read = (name) => (process.env[name] ? fs.readFileSync(process.env[name]) : null);
+  const ca = read('POOLCAT_TLS_CA');
+  if (!ca) return undefined;
+  return grpc.credentials.createSsl(ca, read('POOLCAT_TLS_CLIENT_KEY'), read('POOLCAT_TLS_CLIENT_CERT'));
+}
 
 function arange4x4() {
   return { data: Float32Array.from({ length: 16 }, (_, i) => i), shape: [1, 1, 4, 4] };
@@ -205,7 +215,9 @@ describe('against a fake server', () => {
 
 describe('against poolcat-server', { skip: !TARGET && 'POOLCAT_TARGET not set (run via tests/clients/with_server.py)' }, () => {
   let client;
-  before(() => { client = new Client({ target: TARGET, timeoutMs: 60000 }); });
+  before(() => {
+    client = new Client({ target: TARGET, timeoutMs: 60000, credentials: credentialsFromEnv() });
+  });
   after(() => client.close());
 
   test('server is serving', async () => {
