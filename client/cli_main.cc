@@ -28,11 +28,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/bench.h"
 #include "client/cli_args.h"
 #include "client/client.h"
 #include "client/demo.h"
+#include "client/npy_cast.h"
 #include "core/npy.h"
 
 namespace poolcat {
@@ -253,6 +255,11 @@ int Run(int argc, char** argv) {
   AddPoolFlags(*pool, pool_flags);
   pool->add_option("--indices", indices_path,
                    "Also return the argmax indices and write them (int64) here");
+  std::string pool_dtype;
+  pool->add_option("--dtype", pool_dtype,
+                   "Send the input as this dtype: bfloat16 for a float32 .npy "
+                   "holding bfloat16 values (.npy has no bfloat16; a bfloat16 "
+                   "result is written as float32)");
   pool->add_option("-o,--output", pool_out, "Output .npy file")->required();
   pool->add_option("input", pool_in, "Input .npy file")->required();
 
@@ -265,6 +272,10 @@ int Run(int argc, char** argv) {
   std::vector<std::string> concat_in;
   concat->add_option("--dim", dim, "Dimension; negative counts from the end")
       ->capture_default_str();
+  std::string concat_dtypes;
+  concat->add_option("--input_dtypes", concat_dtypes,
+                     "Comma-separated dtype per input, e.g. float32,bfloat16 "
+                     "(see pool --dtype)");
   concat->add_option("-o,--output", concat_out, "Output .npy file")->required();
   concat->add_option("inputs", concat_in, "Input .npy files")->required();
 
@@ -335,6 +346,9 @@ int Run(int argc, char** argv) {
     }
     pool_args->return_indices = !indices_path.empty();
     absl::StatusOr<Tensor> input = ReadInput(pool_in);
+    if (input.ok() && !pool_dtype.empty()) {
+      input = CastForWire(*input, pool_dtype, "dtype");
+    }
     if (!input.ok()) {
       PrintStatus(input.status());
       return kExitFailure;
@@ -345,7 +359,8 @@ int Run(int argc, char** argv) {
       PrintStatus(result.status());
       return kExitFailure;
     }
-    if (int rc = WriteOrFail(pool_out, result->output); rc != EXIT_SUCCESS) {
+    if (int rc = WriteOrFail(pool_out, WidenForNpy(result->output));
+        rc != EXIT_SUCCESS) {
       return rc;
     }
     if (result->indices.has_value()) {
@@ -355,9 +370,22 @@ int Run(int argc, char** argv) {
   }
 
   if (concat->parsed()) {
+    std::vector<std::string> dtypes;
+    if (!concat_dtypes.empty()) {
+      dtypes = absl::StrSplit(concat_dtypes, ',');
+      if (dtypes.size() != concat_in.size()) {
+        PrintStatus(absl::InvalidArgumentError(absl::StrCat(
+            "--input_dtypes names ", dtypes.size(), " dtypes for ",
+            concat_in.size(), " inputs")));
+        return kExitUsage;
+      }
+    }
     std::vector<Tensor> inputs;
-    for (const std::string& path : concat_in) {
-      absl::StatusOr<Tensor> input = ReadInput(path);
+    for (size_t i = 0; i < concat_in.size(); ++i) {
+      absl::StatusOr<Tensor> input = ReadInput(concat_in[i]);
+      if (input.ok() && !dtypes.empty()) {
+        input = CastForWire(*input, dtypes[i], "input_dtypes");
+      }
       if (!input.ok()) {
         PrintStatus(input.status());
         return kExitFailure;
@@ -369,7 +397,7 @@ int Run(int argc, char** argv) {
       PrintStatus(output.status());
       return kExitFailure;
     }
-    return WriteOrFail(concat_out, *output);
+    return WriteOrFail(concat_out, WidenForNpy(*output));
   }
 
   if (health->parsed()) {

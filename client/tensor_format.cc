@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/float16.h"
 
 namespace poolcat {
 namespace {
@@ -18,39 +18,6 @@ constexpr int kPrecision = 4;
 constexpr int kLineWidth = 80;
 constexpr int64_t kThreshold = 1000;
 constexpr int64_t kEdgeItems = 3;
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  const uint32_t exponent = (h >> 10) & 0x1f;
-  uint32_t mantissa = h & 0x3ff;
-  uint32_t bits;
-  if (exponent == 0x1f) {
-    bits = sign | 0x7f800000 | (mantissa << 13);
-  } else if (exponent != 0) {
-    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-  } else if (mantissa == 0) {
-    bits = sign;
-  } else {
-    // Subnormal half: normalise into a float32 exponent.
-    int e = -1;
-    do {
-      ++e;
-      mantissa <<= 1;
-    } while ((mantissa & 0x400) == 0);
-    bits = sign | (static_cast<uint32_t>(112 - e) << 23) |
-           ((mantissa & 0x3ff) << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
-
-float BFloat16ToFloat(uint16_t b) {
-  const uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof(f));
-  return f;
-}
 
 // The element indices torch shows: all, or the first and last kEdgeItems
 // of every dim when summarising.
@@ -215,9 +182,9 @@ double ElementAsDouble(const Tensor& t, int64_t i) {
     case DType::kFloat64:
       return t.data_as<double>()[i];
     case DType::kBFloat16:
-      return BFloat16ToFloat(t.data_as<uint16_t>()[i]);
+      return BFloat16ToFloat(t.data_as<BFloat16>()[i]);
     case DType::kFloat16:
-      return HalfToFloat(t.data_as<uint16_t>()[i]);
+      return Float16ToFloat(t.data_as<Float16>()[i]);
     case DType::kInt8:
       return t.data_as<int8_t>()[i];
     case DType::kUInt8:

@@ -276,6 +276,22 @@ describe('against poolcat-server', { skip: !TARGET && 'POOLCAT_TARGET not set (r
     assert.deepEqual(out, { data: Float64Array.of(1, 2, 0.5), shape: [1, 3], dtype: 'float64' });
   });
 
+  test('replies over grpc-js\'s default 4 MiB limit arrive', async () => {
+    // 6 MiB back: the client must lift the 4 MiB receive default.
+    const a = Float32Array.from({ length: 1024 * 768 }, (_, i) => i);
+    const out = await client.concat([
+      { data: a, shape: [1, 1, 1024, 768] },
+      { data: a.map((v) => -v), shape: [1, 1, 1024, 768] },
+    ], 1);
+    assert.deepEqual(out.shape, [1, 2, 1024, 768]);
+    assert.deepEqual(out.data.subarray(0, a.length), a);
+    assert.deepEqual(out.data.subarray(a.length), a.map((v) => -v));
+  });
+
+  test('unknown health service is NOT_FOUND', async () => {
+    await rejectsWith(client.health('no.such.Service'), 'NOT_FOUND');
+  });
+
   test('zero kernel_size is INVALID_ARGUMENT naming the field', async () => {
     await rejectsWith(client.pool('max_pool2d', arange4x4(), { kernelSize: 0 }), 'INVALID_ARGUMENT', /kernel/);
   });
