@@ -131,6 +131,12 @@ class SeedNotebookThroughPythonClient(unittest.TestCase):
             out.transpose(0, 3, 1, 2),
             [[[[5, 7], [13, 15]], [[6, 8], [14, 16]]]])
 
+    def test_replies_over_grpcs_default_4mib_limit_arrive(self):
+        # 6 MiB back: the client must lift gRPC's 4 MiB receive default.
+        a = np.arange(1024 * 768, dtype=np.float32).reshape(1, 1, 1024, 768)
+        out = self.client.concat([a, -a], dim=1)
+        np.testing.assert_array_equal(out, np.concatenate([a, -a], 1))
+
     def test_zero_kernel_is_invalid_argument_naming_the_field(self):
         with self.assertRaises(poolcat_client.PoolcatError) as e:
             self.client.pool("max_pool2d", arange_4x4(), kernel_size=0)

@@ -7,6 +7,7 @@ with the request's own input tensor, or with a status the test chooses.
 """
 
 import concurrent.futures
+import threading
 import unittest
 
 import grpc
@@ -25,9 +26,13 @@ class FakePoolCat(pb2_grpc.PoolCatServicer):
         self.requests = []
         self.fail_with = None  # (grpc.StatusCode, message) to abort with.
         self.reply = None  # A canned reply instead of the echo.
+        # Set to make calls wait (at most 30 s) until the client gives up.
+        self.hold = None
 
     def _answer(self, request, context, echo):
         self.requests.append(request)
+        if self.hold is not None:
+            self.hold.wait(30)
         if self.fail_with:
             context.abort(*self.fail_with)
         return self.reply if self.reply is not None else echo
@@ -69,6 +74,7 @@ class ClientAgainstFakeServer(unittest.TestCase):
         pb2_grpc.add_PoolCatServicer_to_server(cls.fake, cls.server)
         cls.server.add_generic_rpc_handlers([_health_handler(1)])
         port = cls.server.add_insecure_port("127.0.0.1:0")
+        cls.server_port = port
         cls.server.start()
         cls.client = poolcat_client.Client(f"127.0.0.1:{port}", timeout=30)
 
@@ -81,6 +87,7 @@ class ClientAgainstFakeServer(unittest.TestCase):
         self.fake.requests.clear()
         self.fake.fail_with = None
         self.fake.reply = None
+        self.fake.hold = None
 
     def last(self):
         self.assertEqual(len(self.fake.requests), 1)
@@ -189,6 +196,36 @@ class ClientAgainstFakeServer(unittest.TestCase):
         self.assertEqual(e.exception.message,
                          "pool.kernel_size must be > 0, got 0")
         self.assertIn("INVALID_ARGUMENT", str(e.exception))
+
+    def test_caller_channel_options_override_the_clients(self):
+        with poolcat_client.Client(
+                f"127.0.0.1:{self.server_port}", timeout=30,
+                options=[("grpc.max_receive_message_length", 1024)]) as small:
+            with self.assertRaises(poolcat_client.PoolcatError) as e:
+                small.concat([np.zeros(1024, np.float32)])
+        self.assertEqual(e.exception.code, grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+    def test_per_call_timeout_gives_deadline_exceeded(self):
+        self.fake.hold = threading.Event()
+        try:
+            with self.assertRaises(poolcat_client.PoolcatError) as e:
+                self.client.concat([np.zeros(3, np.float32)], timeout=0.2)
+        finally:
+            self.fake.hold.set()
+        self.assertEqual(e.exception.code, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+    def test_bfloat16_arrays_round_trip_as_bfloat16(self):
+        try:
+            import ml_dtypes  # pylint: disable=import-outside-toplevel
+        except ImportError:
+            self.skipTest("no numpy bfloat16 dtype (ml_dtypes) installed")
+        x = np.array([1.0, -2.5, 0.0], dtype=ml_dtypes.bfloat16)
+        out = self.client.concat([x])
+        t = self.last().tensors[0]
+        self.assertEqual(t.dtype, pb2.DTYPE_BFLOAT16)
+        self.assertEqual(t.data, x.view("<u2").tobytes())
+        self.assertEqual(out.dtype, x.dtype)
+        np.testing.assert_array_equal(out, x)
 
     def test_reply_with_wrong_byte_count_is_refused(self):
         self.fake.reply = pb2.ConcatResponse(output=pb2.Tensor(

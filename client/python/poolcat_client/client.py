@@ -69,7 +69,9 @@ class Client:
     def __init__(self, target="localhost:50051", timeout=None,
                  credentials=None, options=()):
         self._pb2, pb2_grpc = _stubs.load()
-        opts = list(_DEFAULT_OPTIONS) + list(options)
+        # The caller's options win: gRPC would use the first of two equal keys.
+        opts = list(options)
+        opts += [o for o in _DEFAULT_OPTIONS if o[0] not in dict(opts)]
         if credentials is None:
             self._channel = grpc.insecure_channel(target, options=opts)
         else:
