@@ -115,6 +115,11 @@ class SeedNotebookThroughPythonClient(unittest.TestCase):
             self.client.pool("max_pool2d", x, kernel_size=2), [[[6, 8],
                                                                   [9, 6]]])
 
+    def test_global_average_pooling_is_adaptive_avg_pool_to_1(self):
+        out = self.client.pool("adaptive_avg_pool2d", arange_4x4(),
+                               output_size=1)
+        np.testing.assert_array_equal(out, [[[[7.5]]]])
+
     def test_return_indices_are_int64_flat_per_plane(self):
         out, idx = self.client.pool("max_pool2d", arange_4x4(), kernel_size=3,
                                     padding=1, stride=2, return_indices=True)

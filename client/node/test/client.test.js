@@ -261,6 +261,11 @@ describe('against poolcat-server', { skip: !TARGET && 'POOLCAT_TARGET not set (r
     assert.deepEqual(avg.data, Float32Array.of(2, 3, 5, 6));
   });
 
+  test('global average pooling is adaptive_avg_pool2d to 1', async () => {
+    const out = await client.pool('adaptive_avg_pool2d', arange4x4(), { outputSize: 1 });
+    assert.deepEqual(out, { data: Float32Array.of(7.5), shape: [1, 1, 1, 1], dtype: 'float32' });
+  });
+
   test('return_indices are int64, flattened per plane', async () => {
     const { output, indices } = await client.pool('max_pool2d', arange4x4(),
       { kernelSize: 3, padding: 1, stride: 2, returnIndices: true });
