@@ -12,7 +12,7 @@ DEB_PACKAGES := \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libhwy-dev libcli11-dev libdnnl-dev \
-  python3-torch python3-numpy python3-grpcio
+  python3-torch python3-numpy python3-grpcio python3-protobuf
 
 .PHONY: all deps build test run bench clean format
 
@@ -32,6 +32,12 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
 	else \
 	  echo "All Debian packages present."; \
+	fi
+	@# Node.js may come from elsewhere (e.g. NodeSource, with npm built in), so
+	@# ask for the command rather than the Debian package.
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+	  SUDO=""; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nodejs npm; \
 	fi
 
 $(BUILD_DIR)/build.ninja:
