@@ -1,19 +1,655 @@
-// Placeholder: no SIMD fast path yet; every plan takes the generic kernels.
+// Highway kernels behind core/pool_simd.h (see there for what is handled).
+//
+// Work is cut into units of (plane or image, band of output rows); the
+// OpenMP driver (pool_internal::ParallelFor, shared with the generic
+// kernels) runs ranges of units, each through HWY_DYNAMIC_DISPATCH. Inside
+// a unit, input rows are first copied into padded scratch rows (-inf for
+// max, +0.0 for avg) so the inner loops need no bounds checks, and output
+// rows are vectors along the width (channels-first) or along C
+// (channels-last); tails use masked stores (channels-first) or a one-lane
+// descriptor (channels-last).
+//
+// Bit-identity with the generic kernels rests on three facts:
+//  * MaxStep(best, v) = (v > best || isnan(v)) ? v : best is associative
+//    over consecutive (even overlapping) segments of the window in row-major
+//    order, so per-row maxima combined top to bottom give ATen's result,
+//    including which NaN or which signed zero wins.
+//  * Averages add the window's elements in row-major order, one vector lane
+//    per output, starting from +0.0; the padding +0.0s read from scratch
+//    rows leave such a sum unchanged (it can never be -0.0).
+//  * Global average pooling replays ATen's cascade sum (cascade_sum-inl.h)
+//    lane by lane, with the same association order.
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#ifndef POOLCAT_CORE_POOL_SIMD_JOB_ONCE_
+#define POOLCAT_CORE_POOL_SIMD_JOB_ONCE_
+namespace poolcat::simd::internal {
+
+// A 2-D float32 pooling job in the plan's normalised (H, W) form.
+struct Pool2dJob {
+  const float* in;
+  float* out;
+  int64_t channels;  // channels-last: C; channels-first: 1
+  int64_t ih, iw, oh, ow;
+  int64_t kh, kw, sh, sw, ph, pw;
+  int64_t band;       // output rows per unit
+  int64_t bands;      // units per plane (channels-first) or image (channels-last)
+  int64_t band_rows;  // most input rows a band reads (scratch rows to hold)
+  // avg_pool: the float divisor of output (y, x) at divisors[y * ow + x];
+  // 1.0 where a window is empty (the sum, +0.0, is then stored as is) and
+  // for a vector's worth of lanes past the end.
+  const float* divisors;
+};
+
+// A global average pooling job: `outer` blocks of `size` positions.
+struct GlobalJob {
+  const float* in;
+  float* out;
+  int64_t size;      // spatial positions per plane
+  int64_t channels;  // channels-last: C (1 for channels-first)
+};
+
+// Input rows [begin, end) read by output o of an axis (stride s, pad p,
+// kernel k, input size n): ATen's window, clipped to the input.
+struct Range {
+  int64_t begin;
+  int64_t end;
+};
+inline Range Window(int64_t o, int64_t s, int64_t p, int64_t k, int64_t n) {
+  const int64_t start = o * s - p;
+  const int64_t end = start + k < n ? start + k : n;
+  return {start > 0 ? start : 0, end};
+}
+
+// Input rows touched by a band of output rows [y0, y1).
+inline Range BandRows(const Pool2dJob& job, int64_t y0, int64_t y1) {
+  const Range first = Window(y0, job.sh, job.ph, job.kh, job.ih);
+  const Range last = Window(y1 - 1, job.sh, job.ph, job.kh, job.ih);
+  return {first.begin, last.end > first.begin ? last.end : first.begin};
+}
+
+inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// c10::utils::CeilLog2 as the cascade sum uses it (1 for x <= 2).
+inline int64_t CeilLog2(int64_t x) {
+  if (x <= 2) return 1;
+  return 64 - __builtin_clzll(static_cast<unsigned long long>(x - 1));
+}
+
+}  // namespace poolcat::simd::internal
+#endif  // POOLCAT_CORE_POOL_SIMD_JOB_ONCE_
+
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "core/pool_simd.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "hwy/aligned_allocator.h"
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace poolcat::simd::internal {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using D1 = hn::CappedTag<float, 1>;
+
+// ATen's max update: v replaces best when greater or NaN.
+template <class V>
+HWY_INLINE V MaxStep(V best, V v) {
+  return hn::IfThenElse(hn::Or(v > best, hn::IsNaN(v)), v, best);
+}
+
+// Stores the first `count` lanes of v (all when count >= Lanes).
+HWY_INLINE void StoreFirst(DF d, hn::Vec<DF> v, int64_t count, float* p) {
+  if (count >= static_cast<int64_t>(hn::Lanes(d))) {
+    hn::StoreU(v, d, p);
+  } else {
+    hn::BlendedStore(v, hn::FirstN(d, static_cast<size_t>(count)), d, p);
+  }
+}
+
+// Length of a padded scratch row: the input row at offset pw, then enough
+// padding for every tap of every (vector-rounded) output and the doubling
+// passes' reads.
+int64_t ScratchRowLength(const Pool2dJob& job, int64_t owr, int64_t lanes) {
+  const int64_t a = job.pw + job.iw;
+  const int64_t b = owr * job.sw + job.kw;
+  // Whole vectors, so that rows carved out of one allocation stay aligned.
+  return RoundUp((a > b ? a : b) + 2 * job.kw + 4 * lanes, lanes);
+}
+
+// Horizontal window max of one padded row for outputs [0, owr): width
+// stride 1 or 2. `t0`, `t1` are scratch rows for the doubling passes.
+void RowMax(const Pool2dJob& job, int64_t owr, const float* HWY_RESTRICT src,
+            float* HWY_RESTRICT t0, float* HWY_RESTRICT t1,
+            float* HWY_RESTRICT dst) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t kw = job.kw;
+  if (job.sw == 2) {
+    // De-interleaved loads: even lanes are taps 0, 2, ..., odd lanes 1, 3, ...
+    for (int64_t x = 0; x < owr; x += n) {
+      const float* base = src + 2 * x;
+      hn::Vec<DF> even, odd;
+      hn::LoadInterleaved2(d, base, even, odd);
+      hn::Vec<DF> acc = kw > 1 ? MaxStep(even, odd) : even;
+      for (int64_t j = 2; j < kw; j += 2) {
+        hn::LoadInterleaved2(d, base + j, even, odd);
+        acc = MaxStep(acc, even);
+        if (j + 1 < kw) acc = MaxStep(acc, odd);
+      }
+      hn::Store(acc, d, dst + x);
+    }
+    return;
+  }
+  if (kw <= 4) {
+    for (int64_t x = 0; x < owr; x += n) {
+      hn::Vec<DF> acc = hn::LoadU(d, src + x);
+      for (int64_t j = 1; j < kw; ++j) acc = MaxStep(acc, hn::LoadU(d, src + x + j));
+      hn::Store(acc, d, dst + x);
+    }
+    return;
+  }
+  // Large stride-1 windows: maxima of widths 2, 4, 8, ... by doubling, then
+  // two overlapping power-of-two windows per output (log2(k) + 1 steps).
+  int64_t stages = 0;
+  while ((int64_t{2} << stages) <= kw) ++stages;
+  const int64_t widest = int64_t{1} << stages;
+  // need[t]: outputs of stage t (width 2^t) that later steps read.
+  int64_t need[64];
+  need[stages] = owr + kw - widest;
+  for (int64_t t = stages; t > 0; --t) need[t - 1] = need[t] + (int64_t{1} << (t - 1));
+  const float* m = src;
+  float* bufs[2] = {t0, t1};
+  for (int64_t t = 1; t <= stages; ++t) {
+    const int64_t half = int64_t{1} << (t - 1);
+    float* out = bufs[t & 1];
+    for (int64_t x = 0; x < need[t]; x += n) {
+      hn::Store(MaxStep(hn::LoadU(d, m + x), hn::LoadU(d, m + x + half)), d, out + x);
+    }
+    m = out;
+  }
+  for (int64_t x = 0; x < owr; x += n) {
+    hn::Vec<DF> acc = hn::LoadU(d, m + x);
+    if (widest < kw) acc = MaxStep(acc, hn::LoadU(d, m + x + kw - widest));
+    hn::Store(acc, d, dst + x);
+  }
+}
+
+// Channels-first max_pool over units [u0, u1) of (plane, band).
+void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t owr = RoundUp(job.ow, n);
+  const int64_t row_len = ScratchRowLength(job, owr, n);
+  const int64_t band_rows = job.band_rows;
+  auto scratch = hwy::AllocateAligned<float>(static_cast<size_t>(3 * row_len));
+  auto rows = hwy::AllocateAligned<float>(static_cast<size_t>(band_rows * owr));
+  const float neg_inf = -__builtin_inff();
+  for (int64_t i = 0; i < 3 * row_len; ++i) scratch[i] = neg_inf;
+  float* padded = scratch.get();
+  float* t0 = padded + row_len;
+  float* t1 = t0 + row_len;
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t plane = u / job.bands;
+    const int64_t y0 = (u % job.bands) * job.band;
+    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
+    const float* ip = job.in + plane * job.ih * job.iw;
+    float* op = job.out + plane * job.oh * job.ow;
+    const Range band = BandRows(job, y0, y1);
+    for (int64_t r = band.begin; r < band.end; ++r) {
+      std::memcpy(padded + job.pw, ip + r * job.iw, static_cast<size_t>(job.iw) * sizeof(float));
+      RowMax(job, owr, padded, t0, t1, rows.get() + (r - band.begin) * owr);
+    }
+    for (int64_t y = y0; y < y1; ++y) {
+      const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
+      float* orow = op + y * job.ow;
+      for (int64_t x = 0; x < job.ow; x += n) {
+        hn::Vec<DF> acc = hn::Set(d, neg_inf);
+        if (win.begin < win.end) {
+          acc = hn::Load(d, rows.get() + (win.begin - band.begin) * owr + x);
+          for (int64_t r = win.begin + 1; r < win.end; ++r) {
+            acc = MaxStep(acc, hn::Load(d, rows.get() + (r - band.begin) * owr + x));
+          }
+        }
+        StoreFirst(d, acc, job.ow - x, orow + x);
+      }
+    }
+  }
+}
+
+// dst[c] = fold of MaxStep over src[i * stride + c], i < count, for one
+// vector of channels at c (-inf when count is 0).
+template <class D>
+HWY_INLINE void FoldMaxAt(D d, const float* HWY_RESTRICT src, int64_t count,
+                          int64_t stride, float* HWY_RESTRICT dst) {
+  hn::Vec<D> acc = hn::Set(d, -__builtin_inff());
+  if (count > 0) {
+    acc = hn::LoadU(d, src);
+    for (int64_t i = 1; i < count; ++i) acc = MaxStep(acc, hn::LoadU(d, src + i * stride));
+  }
+  hn::StoreU(acc, d, dst);
+}
+
+void FoldMaxChannels(const float* HWY_RESTRICT src, int64_t count, int64_t stride,
+                     int64_t channels, float* HWY_RESTRICT dst) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  int64_t c = 0;
+  for (; c + n <= channels; c += n) FoldMaxAt(d, src + c, count, stride, dst + c);
+  const D1 d1;
+  for (; c < channels; ++c) FoldMaxAt(d1, src + c, count, stride, dst + c);
+}
+
+// Channels-last max_pool over units [u0, u1) of (image, band): the window
+// max along W of every needed input row, then along H.
+void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  const int64_t ch = job.channels;
+  const int64_t row_floats = job.ow * ch;
+  const int64_t band_rows = job.band_rows;
+  auto rows = hwy::AllocateAligned<float>(static_cast<size_t>(band_rows * row_floats));
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t image = u / job.bands;
+    const int64_t y0 = (u % job.bands) * job.band;
+    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
+    const float* ip = job.in + image * job.ih * job.iw * ch;
+    float* op = job.out + image * job.oh * job.ow * ch;
+    const Range band = BandRows(job, y0, y1);
+    for (int64_t r = band.begin; r < band.end; ++r) {
+      float* hrow = rows.get() + (r - band.begin) * row_floats;
+      for (int64_t x = 0; x < job.ow; ++x) {
+        const Range win = Window(x, job.sw, job.pw, job.kw, job.iw);
+        FoldMaxChannels(ip + (r * job.iw + win.begin) * ch, win.end - win.begin, ch, ch,
+                        hrow + x * ch);
+      }
+    }
+    for (int64_t y = y0; y < y1; ++y) {
+      const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
+      const int64_t count = win.end > win.begin ? win.end - win.begin : 0;
+      const float* first = rows.get() + (count > 0 ? win.begin - band.begin : 0) * row_floats;
+      FoldMaxChannels(first, count, row_floats, row_floats, op + y * row_floats);
+    }
+  }
+}
+
+// Channels-first avg_pool over units [u0, u1) of (plane, band).
+void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t owr = RoundUp(job.ow, n);
+  const int64_t row_len = ScratchRowLength(job, owr, n);
+  const int64_t band_rows = job.band_rows;
+  auto rows = hwy::AllocateAligned<float>(static_cast<size_t>(band_rows * row_len));
+  // Zero margins stay zero: only [pw, pw + iw) of a row is ever rewritten.
+  std::memset(rows.get(), 0, static_cast<size_t>(band_rows * row_len) * sizeof(float));
+  const int64_t kw = job.kw;
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t plane = u / job.bands;
+    const int64_t y0 = (u % job.bands) * job.band;
+    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
+    const float* ip = job.in + plane * job.ih * job.iw;
+    float* op = job.out + plane * job.oh * job.ow;
+    const Range band = BandRows(job, y0, y1);
+    for (int64_t r = band.begin; r < band.end; ++r) {
+      std::memcpy(rows.get() + (r - band.begin) * row_len + job.pw, ip + r * job.iw,
+                  static_cast<size_t>(job.iw) * sizeof(float));
+    }
+    for (int64_t y = y0; y < y1; ++y) {
+      const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
+      const float* div = job.divisors + y * job.ow;
+      float* orow = op + y * job.ow;
+      for (int64_t x = 0; x < job.ow; x += n) {
+        hn::Vec<DF> sum = hn::Zero(d);
+        for (int64_t r = win.begin; r < win.end; ++r) {
+          const float* p = rows.get() + (r - band.begin) * row_len;
+          if (job.sw == 2) {
+            const float* base = p + 2 * x;
+            for (int64_t j = 0; j < kw; j += 2) {
+              hn::Vec<DF> even, odd;
+              hn::LoadInterleaved2(d, base + j, even, odd);
+              sum = sum + even;
+              if (j + 1 < kw) sum = sum + odd;
+            }
+          } else {
+            for (int64_t j = 0; j < kw; ++j) sum = sum + hn::LoadU(d, p + x + j);
+          }
+        }
+        StoreFirst(d, sum / hn::LoadU(d, div + x), job.ow - x, orow + x);
+      }
+    }
+  }
+}
+
+template <class D>
+HWY_INLINE void AvgAt(D d, const float* HWY_RESTRICT in, const Pool2dJob& job,
+                      Range rows, Range cols, float divisor, float* HWY_RESTRICT dst) {
+  const int64_t ch = job.channels;
+  hn::Vec<D> sum = hn::Zero(d);
+  for (int64_t r = rows.begin; r < rows.end; ++r) {
+    const float* p = in + (r * job.iw) * ch;
+    for (int64_t x = cols.begin; x < cols.end; ++x) sum = sum + hn::LoadU(d, p + x * ch);
+  }
+  hn::StoreU(sum / hn::Set(d, divisor), d, dst);
+}
+
+// Channels-last avg_pool over units [u0, u1) of (image, band).
+void AvgPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  const DF d;
+  const D1 d1;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t ch = job.channels;
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t image = u / job.bands;
+    const int64_t y0 = (u % job.bands) * job.band;
+    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
+    const float* ip = job.in + image * job.ih * job.iw * ch;
+    float* op = job.out + image * job.oh * job.ow * ch;
+    for (int64_t y = y0; y < y1; ++y) {
+      const Range rows = Window(y, job.sh, job.ph, job.kh, job.ih);
+      for (int64_t x = 0; x < job.ow; ++x) {
+        const Range cols = Window(x, job.sw, job.pw, job.kw, job.iw);
+        const float divisor = job.divisors[y * job.ow + x];
+        float* dst = op + (y * job.ow + x) * ch;
+        int64_t c = 0;
+        for (; c + n <= ch; c += n) AvgAt(d, ip + c, job, rows, cols, divisor, dst + c);
+        for (; c < ch; ++c) AvgAt(d1, ip + c, job, rows, cols, divisor, dst + c);
+      }
+    }
+  }
+}
+
+// ATen's multi_row_sum for every lane of a vector (see cascade_sum-inl.h).
+template <class D, class Load>
+HWY_INLINE hn::Vec<D> CascadeRows(D d, int64_t size, const Load& load) {
+  constexpr int64_t kLevels = 4;
+  const int64_t level_power = CeilLog2(size) / kLevels > 4 ? CeilLog2(size) / kLevels : 4;
+  const int64_t level_step = int64_t{1} << level_power;
+  const int64_t level_mask = level_step - 1;
+  hn::Vec<D> acc0 = hn::Zero(d), acc1 = hn::Zero(d), acc2 = hn::Zero(d), acc3 = hn::Zero(d);
+  int64_t i = 0;
+  while (i + level_step <= size) {
+    for (int64_t j = 0; j < level_step; ++j, ++i) acc0 = acc0 + load(i);
+    acc1 = acc1 + acc0;
+    acc0 = hn::Zero(d);
+    if ((i & (level_mask << level_power)) != 0) continue;
+    acc2 = acc2 + acc1;
+    acc1 = hn::Zero(d);
+    if ((i & (level_mask << (2 * level_power))) != 0) continue;
+    acc3 = acc3 + acc2;
+    acc2 = hn::Zero(d);
+  }
+  for (; i < size; ++i) acc0 = acc0 + load(i);
+  acc0 = acc0 + acc1;
+  acc0 = acc0 + acc2;
+  return acc0 + acc3;
+}
+
+// ATen's row_sum for every lane: four interleaved cascades, then the tail.
+template <class D, class Load>
+HWY_INLINE hn::Vec<D> RowSum(D d, int64_t size, const Load& load) {
+  constexpr int64_t kIlp = 4;
+  const int64_t size_ilp = size / kIlp;
+  hn::Vec<D> p0 = CascadeRows(d, size_ilp, [&](int64_t i) { return load(i * kIlp + 0); });
+  const hn::Vec<D> p1 = CascadeRows(d, size_ilp, [&](int64_t i) { return load(i * kIlp + 1); });
+  const hn::Vec<D> p2 = CascadeRows(d, size_ilp, [&](int64_t i) { return load(i * kIlp + 2); });
+  const hn::Vec<D> p3 = CascadeRows(d, size_ilp, [&](int64_t i) { return load(i * kIlp + 3); });
+  for (int64_t i = size_ilp * kIlp; i < size; ++i) p0 = p0 + load(i);
+  p0 = p0 + p1;
+  p0 = p0 + p2;
+  return p0 + p3;
+}
+
+// Global average pooling, channels-first, planes [p0, p1). ATen sums a
+// contiguous row with 8-lane (AVX2) vectors: the tail elements first, then
+// each lane's row_sum in lane order. Requires 8-lane vectors, size >= 8.
+void GlobalAvgCF(const GlobalJob& job, int64_t p0, int64_t p1) {
+  const hn::CappedTag<float, 8> d8;
+  HWY_ALIGN float lanes[8] = {};
+  const int64_t size = job.size;
+  const int64_t vec_count = size / 8;
+  const float count = static_cast<float>(size);
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* x = job.in + p * size;
+    float result = 0.0f;
+    for (int64_t k = vec_count * 8; k < size; ++k) result += x[k];
+    hn::Store(RowSum(d8, vec_count, [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }), d8,
+              lanes);
+    for (size_t lane = 0; lane < hn::Lanes(d8); ++lane) result += lanes[lane];
+    // The sum lands in a zero-filled output first (-0 becomes +0).
+    job.out[p] = (0.0f + result) / count;
+  }
+}
+
+template <class D>
+HWY_INLINE void GlobalChannelsAt(D d, const float* HWY_RESTRICT x, int64_t size,
+                                 int64_t stride, bool cascade, float count,
+                                 float* HWY_RESTRICT dst) {
+  const auto load = [&](int64_t i) { return hn::LoadU(d, x + i * stride); };
+  const hn::Vec<D> sum = cascade ? CascadeRows(d, size, load) : RowSum(d, size, load);
+  hn::StoreU((hn::Zero(d) + sum) / hn::Set(d, count), d, dst);
+}
+
+// Global average pooling, channels-last, images [i0, i1). Per channel ATen
+// uses multi_row_sum for the leading full groups of channels (groups of 32
+// when C >= 8, else of 4) and row_sum for the rest.
+void GlobalAvgCL(const GlobalJob& job, int64_t i0, int64_t i1) {
+  const DF d;
+  const D1 d1;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t ch = job.channels;
+  const int64_t group = ch >= 8 ? 32 : 4;
+  const int64_t grouped = ch / group * group;
+  const float count = static_cast<float>(job.size);
+  for (int64_t image = i0; image < i1; ++image) {
+    const float* x = job.in + image * job.size * ch;
+    float* out = job.out + image * ch;
+    for (const bool cascade : {true, false}) {
+      const Range part = cascade ? Range{0, grouped} : Range{grouped, ch};
+      int64_t c = part.begin;
+      for (; c + n <= part.end; c += n) {
+        GlobalChannelsAt(d, x + c, job.size, ch, cascade, count, out + c);
+      }
+      for (; c < part.end; ++c) GlobalChannelsAt(d1, x + c, job.size, ch, cascade, count, out + c);
+    }
+  }
+}
+
+// Lanes of the 8-wide descriptor GlobalAvgCF needs (fewer on SSE4).
+int64_t CappedEightLanes() { return static_cast<int64_t>(hn::Lanes(hn::CappedTag<float, 8>())); }
+
+// NOLINTNEXTLINE(google-readability-namespace-comments)
+}  // namespace HWY_NAMESPACE
+}  // namespace poolcat::simd::internal
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "core/cascade_sum-inl.h"
+#include "core/pool_kernel-inl.h"
 #include "core/pool_simd.h"
 
 namespace poolcat::simd {
+namespace internal {
 
-bool TryMaxPool(const PoolPlan&, const TensorView&, const MutableTensorView&,
-                const MutableTensorView*, const ExecOptions&) {
-  return false;
+HWY_EXPORT(MaxPoolCF);
+HWY_EXPORT(MaxPoolCL);
+HWY_EXPORT(AvgPoolCF);
+HWY_EXPORT(AvgPoolCL);
+HWY_EXPORT(GlobalAvgCF);
+HWY_EXPORT(GlobalAvgCL);
+HWY_EXPORT(CappedEightLanes);
+
+namespace {
+
+std::atomic<bool> g_enabled{true};
+
+// Scratch kept per unit: a band's rows should stay in L2.
+constexpr int64_t kBandBytes = int64_t{256} << 10;
+// Refuse (generic path) shapes whose scratch rows would be absurd.
+constexpr int64_t kMaxRowFloats = int64_t{1} << 22;
+// Largest scratch (rows of a band) a unit may allocate (floats).
+constexpr int64_t kMaxScratchFloats = int64_t{1} << 24;
+// Largest divisor table built for avg_pool (floats).
+constexpr int64_t kMaxDivisors = int64_t{1} << 24;
+
+// 1-D and 2-D float32 plans without dilation; 3-D plans only when the depth
+// is trivial. Fills the geometry of `job` (not in/out, band).
+bool Supported2d(const PoolPlan& plan, Pool2dJob& job) {
+  if (plan.dtype != DType::kFloat32) return false;
+  if (plan.in[0] != 1 || plan.out[0] != 1 || plan.kernel[0] != 1 || plan.pad[0] != 0) {
+    return false;
+  }
+  if (plan.dilation[1] != 1 || plan.dilation[2] != 1) return false;
+  job.channels = plan.channels_last ? plan.channels : 1;
+  job.ih = plan.in[1];
+  job.iw = plan.in[2];
+  job.oh = plan.out[1];
+  job.ow = plan.out[2];
+  job.kh = plan.kernel[1];
+  job.kw = plan.kernel[2];
+  job.sh = plan.stride[1];
+  job.sw = plan.stride[2];
+  job.ph = plan.pad[1];
+  job.pw = plan.pad[2];
+  if (job.ih <= 0 || job.iw <= 0 || job.oh <= 0 || job.ow <= 0) return false;
+  if (!plan.channels_last && job.sw != 1 && job.sw != 2) return false;
+  // Sizes bounded so every scratch computation stays far from overflow.
+  const int64_t row_floats = plan.channels_last ? job.ow * job.channels
+                                                : job.ow * job.sw + job.pw + job.iw + 3 * job.kw;
+  if (job.kw > kMaxRowFloats || job.kh > kMaxRowFloats || row_floats > kMaxRowFloats) {
+    return false;
+  }
+  int64_t band = std::max<int64_t>(1, (kBandBytes / (4 * row_floats) - job.kh) / job.sh + 1);
+  band = std::min(band, job.oh);
+  job.band = band;
+  job.bands = (job.oh + band - 1) / band;
+  job.band_rows = std::min((band - 1) * job.sh + job.kh, job.ih);
+  if (job.band_rows * row_floats > kMaxScratchFloats) return false;
+  return true;
 }
-bool TryAvgPool(const PoolPlan&, const TensorView&, const MutableTensorView&,
-                const ExecOptions&) {
-  return false;
+
+int64_t Outer(const PoolPlan& plan) {
+  return plan.channels_last ? plan.batch : plan.batch * plan.channels;
 }
-bool TryAdaptiveAvgPool(const PoolPlan&, const TensorView&,
-                        const MutableTensorView&, const ExecOptions&) {
-  return false;
+
+// Runs fn over every unit of the job on the OpenMP pool; the generic
+// kernels' driver does the chunking and cancellation checks.
+template <typename Fn>
+void RunUnits(const PoolPlan& plan, const Pool2dJob& job, const ExecOptions& exec, Fn fn) {
+  const int64_t units = Outer(plan) * job.bands;
+  const int64_t cost = job.band * job.ow * job.channels * job.kh * job.kw;
+  // Cancellation surfaces through RunPool's own check after we return.
+  (void)pool_internal::ParallelFor(units, cost, exec, [&](int64_t u0, int64_t u1) {
+    fn(job, u0, u1);
+  });
+}
+
+// The avg_pool divisor of every output, as avg_pool.cc's AvgPolicy computes
+// it (ATen's divide_factor), converted to float once.
+std::vector<float> AvgDivisors(const PoolPlan& plan, const Pool2dJob& job) {
+  // Padded so a full vector can be loaded at any output of the last row.
+  std::vector<float> div(static_cast<size_t>(job.oh * job.ow + 64), 1.0f);
+  for (int64_t y = 0; y < job.oh; ++y) {
+    const int64_t hstart = y * job.sh - job.ph;
+    const int64_t hend = std::min(hstart + job.kh, job.ih + job.ph);
+    const int64_t hsize = hend - hstart;
+    const int64_t hcount = std::min(hend, job.ih) - std::max<int64_t>(hstart, 0);
+    for (int64_t x = 0; x < job.ow; ++x) {
+      const int64_t wstart = x * job.sw - job.pw;
+      const int64_t wend = std::min(wstart + job.kw, job.iw + job.pw);
+      const int64_t wsize = wend - wstart;
+      const int64_t wcount = std::min(wend, job.iw) - std::max<int64_t>(wstart, 0);
+      int64_t factor;
+      if (hcount <= 0 || wcount <= 0) {
+        factor = 1;  // empty window: the generic kernel stores 0
+      } else if (plan.args.divisor_override.has_value()) {
+        factor = *plan.args.divisor_override;
+      } else if (plan.args.count_include_pad) {
+        factor = hsize * wsize;
+      } else {
+        factor = hcount * wcount;
+      }
+      div[static_cast<size_t>(y * job.ow + x)] = static_cast<float>(factor);
+    }
+  }
+  return div;
+}
+
+}  // namespace
+}  // namespace internal
+
+void SetFastPathsEnabledForTest(bool enabled) { internal::g_enabled.store(enabled); }
+
+bool TryMaxPool(const PoolPlan& plan, const TensorView& input,
+                const MutableTensorView& output,
+                const MutableTensorView* indices, const ExecOptions& exec) {
+  using namespace internal;  // NOLINT(build/namespaces): local to this body
+  if (!g_enabled.load(std::memory_order_relaxed) || indices != nullptr) return false;
+  Pool2dJob job{};
+  if (!Supported2d(plan, job)) return false;
+  job.in = input.data_as<float>();
+  job.out = output.data_as<float>();
+  if (plan.channels_last) {
+    RunUnits(plan, job, exec, HWY_DYNAMIC_DISPATCH(MaxPoolCL));
+  } else {
+    RunUnits(plan, job, exec, HWY_DYNAMIC_DISPATCH(MaxPoolCF));
+  }
+  return true;
+}
+
+bool TryAvgPool(const PoolPlan& plan, const TensorView& input,
+                const MutableTensorView& output, const ExecOptions& exec) {
+  using namespace internal;  // NOLINT(build/namespaces): local to this body
+  if (!g_enabled.load(std::memory_order_relaxed)) return false;
+  Pool2dJob job{};
+  if (!Supported2d(plan, job) || job.oh * job.ow > kMaxDivisors) return false;
+  const std::vector<float> divisors = AvgDivisors(plan, job);
+  job.in = input.data_as<float>();
+  job.out = output.data_as<float>();
+  job.divisors = divisors.data();
+  if (plan.channels_last) {
+    RunUnits(plan, job, exec, HWY_DYNAMIC_DISPATCH(AvgPoolCL));
+  } else {
+    RunUnits(plan, job, exec, HWY_DYNAMIC_DISPATCH(AvgPoolCF));
+  }
+  return true;
+}
+
+bool TryAdaptiveAvgPool(const PoolPlan& plan, const TensorView& input,
+                        const MutableTensorView& output,
+                        const ExecOptions& exec) {
+  using namespace internal;  // NOLINT(build/namespaces): local to this body
+  if (!g_enabled.load(std::memory_order_relaxed)) return false;
+  if (plan.dtype != DType::kFloat32) return false;
+  if (plan.out[0] != 1 || plan.out[1] != 1 || plan.out[2] != 1) return false;
+  GlobalJob job{input.data_as<float>(), output.data_as<float>(),
+                plan.in[0] * plan.in[1] * plan.in[2], plan.channels};
+  if (job.size <= 0) return false;
+  if (plan.channels_last && plan.channels > 1) {
+    (void)pool_internal::ParallelFor(plan.batch, job.size * plan.channels, exec,
+                                     [&](int64_t i0, int64_t i1) {
+                                       HWY_DYNAMIC_DISPATCH(GlobalAvgCL)(job, i0, i1);
+                                     });
+    return true;
+  }
+  // Channels-first (or a single channel): ATen's 8-lane inner sum.
+  if (job.size < 8 || HWY_DYNAMIC_DISPATCH(CappedEightLanes)() != 8) return false;
+  job.channels = 1;
+  (void)pool_internal::ParallelFor(plan.batch * plan.channels, job.size, exec,
+                                   [&](int64_t p0, int64_t p1) {
+                                     HWY_DYNAMIC_DISPATCH(GlobalAvgCF)(job, p0, p1);
+                                   });
+  return true;
 }
 
 }  // namespace poolcat::simd
+
+#endif  // HWY_ONCE

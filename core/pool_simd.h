@@ -5,6 +5,21 @@
 // it does not handle this plan (dtype, layout, window shape), in which case
 // the caller runs the generic kernel. Results are bit-identical to the
 // generic kernels. REQUIRES: plan from PlanPool, views matching it.
+//
+// Handled today (float32, 1-D and 2-D, no dilation, no indices):
+//   max_pool    channels-first with stride 1 or 2 along the width
+//               (stride-2 windows via de-interleaving loads); channels-last
+//               with any stride (vectors along C). Separable: the window
+//               max of each input row first, then over rows; this keeps the
+//               row-major "first max wins, last NaN wins" result because the
+//               combine step is associative over consecutive segments.
+//   avg_pool    the same layouts and strides; sums stay in row-major window
+//               order (a separable sum would round differently), padding is
+//               read as +0.0 from padded scratch rows, which never changes a
+//               sum that starts at +0.0.
+//   adaptive_avg_pool to 1x1 (global average pooling), channels-last.
+// A fast path checks exec.cancelled between work units; if raised it stops
+// early and still returns true (the caller reports Cancelled).
 #ifndef POOLCAT_CORE_POOL_SIMD_H_
 #define POOLCAT_CORE_POOL_SIMD_H_
 
@@ -22,6 +37,11 @@ bool TryAvgPool(const PoolPlan& plan, const TensorView& input,
 bool TryAdaptiveAvgPool(const PoolPlan& plan, const TensorView& input,
                         const MutableTensorView& output,
                         const ExecOptions& exec);
+
+// Test hook: with false, every Try* function returns false, so RunPool runs
+// the generic kernels (the reference the fast paths are compared with).
+// Process-wide; not for use while other threads run pooling ops.
+void SetFastPathsEnabledForTest(bool enabled);
 
 }  // namespace poolcat::simd
 

@@ -1,0 +1,356 @@
+// The Highway fast paths (core/pool_simd.h) against the generic kernels, bit
+// for bit, under every instruction set compiled in and supported by this
+// CPU (hwy::SetSupportedTargetsForTest), on random inputs with NaN, +-inf,
+// signed zeros and ties.
+#include "core/pool_simd.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gtest/gtest.h"
+#include "hwy/targets.h"
+
+namespace poolcat {
+namespace {
+
+// Values drawn from a small set so that windows hold ties, plus specials.
+std::vector<float> SpecialRandom(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float& x : v) {
+    const uint32_t r = rng() % 100;
+    if (r < 2) {
+      x = std::numeric_limits<float>::quiet_NaN();
+    } else if (r < 3) {
+      x = -std::numeric_limits<float>::quiet_NaN();
+    } else if (r < 5) {
+      x = -inf;
+    } else if (r < 6) {
+      x = inf;
+    } else if (r < 10) {
+      x = (rng() & 1) ? 0.0f : -0.0f;
+    } else if (r < 40) {
+      x = static_cast<float>(static_cast<int>(rng() % 5) - 2);  // ties
+    } else {
+      x = std::uniform_real_distribution<float>(-10.0f, 10.0f)(rng);
+    }
+  }
+  return v;
+}
+
+// Smooth random values: avg and global pooling results that are not NaN,
+// so rounding differences would show.
+std::vector<float> PlainRandom(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+struct Case {
+  PoolOp op;
+  std::vector<int64_t> shape;  // physical
+  PoolArgs args;
+  int threads = 1;
+  std::string Describe() const {
+    return absl::StrCat(PoolOpName(op), " shape=[", absl::StrJoin(shape, ","), "] k=[",
+                        absl::StrJoin(args.kernel_size, ","), "] s=[",
+                        absl::StrJoin(args.stride, ","), "] p=[", absl::StrJoin(args.padding, ","),
+                        "] ceil=", args.ceil_mode, " cip=", args.count_include_pad,
+                        " div=", args.divisor_override.value_or(0),
+                        " out=[", absl::StrJoin(args.output_size, ","),
+                        "] cl=", args.channels_last, " threads=", threads);
+  }
+};
+
+// Runs the fast path directly (it must accept the case) and the generic
+// kernel through RunPool with fast paths off; compares the bytes.
+void ExpectFastPathMatchesGeneric(const Case& c, const std::vector<float>& data) {
+  SCOPED_TRACE(c.Describe());
+  ExecOptions exec;
+  exec.num_threads = c.threads;
+  absl::StatusOr<PoolPlan> plan = PlanPool(c.op, DType::kFloat32, c.shape, c.args, exec);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const TensorView in{DType::kFloat32, c.shape, data.data()};
+  const int64_t out_n = NumElements(plan->output_shape);
+  // Poison both outputs differently so an unwritten element shows.
+  std::vector<float> fast(static_cast<size_t>(out_n), 1234.5f);
+  std::vector<float> generic(static_cast<size_t>(out_n), -999.0f);
+  const MutableTensorView fast_view{DType::kFloat32, plan->output_shape, fast.data()};
+  const MutableTensorView generic_view{DType::kFloat32, plan->output_shape, generic.data()};
+  bool handled = false;
+  switch (c.op.kind) {
+    case PoolKind::kMax:
+      handled = simd::TryMaxPool(*plan, in, fast_view, nullptr, exec);
+      break;
+    case PoolKind::kAvg:
+      handled = simd::TryAvgPool(*plan, in, fast_view, exec);
+      break;
+    case PoolKind::kAdaptiveAvg:
+      handled = simd::TryAdaptiveAvgPool(*plan, in, fast_view, exec);
+      break;
+    default:
+      break;
+  }
+  simd::SetFastPathsEnabledForTest(false);
+  const absl::Status s = RunPool(*plan, in, generic_view, nullptr, exec);
+  simd::SetFastPathsEnabledForTest(true);
+  ASSERT_TRUE(s.ok()) << s;
+  if (!handled) {
+    // Only the channels-first global average on targets narrower than 8
+    // float lanes (SSE4) is allowed to decline among these cases.
+    ASSERT_EQ(c.op.kind, PoolKind::kAdaptiveAvg) << "fast path declined";
+    return;
+  }
+  for (int64_t i = 0; i < out_n; ++i) {
+    // A NaN made by arithmetic (an average of NaN, or of +inf and -inf)
+    // has the sign and payload of whichever operand the compiler put first
+    // (x86 keeps the first NaN operand), which C++ leaves unspecified, in
+    // ATen as here. Max pooling only moves values, so it is exact.
+    if (c.op.kind != PoolKind::kMax && std::isnan(fast[i]) && std::isnan(generic[i])) continue;
+    uint32_t a, b;
+    std::memcpy(&a, &fast[i], 4);
+    std::memcpy(&b, &generic[i], 4);
+    ASSERT_EQ(a, b) << "output " << i << ": fast " << fast[i] << " generic " << generic[i];
+  }
+}
+
+std::vector<int64_t> Shape(int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
+  return cl ? std::vector<int64_t>{n, h, w, c} : std::vector<int64_t>{n, c, h, w};
+}
+
+// Runs `body` once per Highway target compiled in and supported here.
+template <typename Body>
+void ForEachTarget(Body body) {
+  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  ASSERT_FALSE(targets.empty());
+  for (int64_t target : targets) {
+    hwy::SetSupportedTargetsForTest(target);
+    ::testing::Test::RecordProperty(absl::StrCat("target_", hwy::TargetName(target)), "tested");
+    SCOPED_TRACE(absl::StrCat("target ", hwy::TargetName(target)));
+    body();
+    if (::testing::Test::HasFatalFailure()) break;
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
+TEST(SimdPool, MaxPool2dMatchesGenericOnEveryTarget) {
+  ForEachTarget([] {
+    uint32_t seed = 1;
+    for (bool cl : {false, true}) {
+      for (int64_t k : {1, 2, 3, 4, 5, 7}) {
+        for (int64_t s : {1, 2, 3}) {
+          if (!cl && s == 3) continue;  // channels-first handles strides 1 and 2
+          for (int64_t p = 0; p <= k / 2; ++p) {
+            for (bool ceil : {false, true}) {
+              for (int64_t w : {int64_t{1}, int64_t{9}, int64_t{23}, int64_t{40}}) {
+                if (w + 2 * p < k) continue;
+                Case c;
+                c.op = {PoolKind::kMax, 2};
+                c.shape = Shape(2, cl ? 19 : 3, 11, w, cl);
+                c.args.kernel_size = {k};
+                c.args.stride = {s};
+                c.args.padding = {p};
+                c.args.ceil_mode = ceil;
+                c.args.channels_last = cl;
+                ExpectFastPathMatchesGeneric(c, SpecialRandom(NumElements(c.shape), seed++));
+                if (::testing::Test::HasFatalFailure()) return;
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+TEST(SimdPool, MaxPoolRectangularAnd1dMatchGeneric) {
+  ForEachTarget([] {
+    Case c;
+    c.op = {PoolKind::kMax, 2};
+    c.shape = {3, 2, 13, 35};
+    c.args.kernel_size = {2, 5};
+    c.args.stride = {3, 1};
+    c.args.padding = {1, 2};
+    ExpectFastPathMatchesGeneric(c, SpecialRandom(NumElements(c.shape), 7));
+    Case d;
+    d.op = {PoolKind::kMax, 1};
+    d.shape = {4, 3, 37};
+    d.args.kernel_size = {9};
+    d.args.stride = {1};
+    d.args.padding = {4};
+    ExpectFastPathMatchesGeneric(d, SpecialRandom(NumElements(d.shape), 8));
+  });
+}
+
+TEST(SimdPool, LargeShapesSplitIntoBandsAndThreadsMatchGeneric) {
+  ForEachTarget([] {
+    for (bool cl : {false, true}) {
+      Case c;  // W1-like, rows wide enough that bands split a plane/image
+      c.op = {PoolKind::kMax, 2};
+      // Rows of ~24 KB: a 256 KB band holds a few of them.
+      c.shape = cl ? Shape(2, 64, 40, 200, cl) : Shape(2, 2, 40, 3000, cl);
+      c.args.kernel_size = {3};
+      c.args.stride = {2};
+      c.args.padding = {1};
+      c.args.channels_last = cl;
+      c.threads = 2;
+      ExpectFastPathMatchesGeneric(c, SpecialRandom(NumElements(c.shape), 11));
+      Case a = c;  // the same through avg_pool, stride 1
+      a.op = {PoolKind::kAvg, 2};
+      a.args.stride = {1};
+      a.args.count_include_pad = false;
+      ExpectFastPathMatchesGeneric(a, PlainRandom(NumElements(a.shape), 12));
+      Case m = c;  // SPPF-like k5 s1 p2
+      m.args.kernel_size = {5};
+      m.args.stride = {1};
+      m.args.padding = {2};
+      ExpectFastPathMatchesGeneric(m, SpecialRandom(NumElements(m.shape), 13));
+    }
+  });
+}
+
+TEST(SimdPool, AvgPool2dMatchesGenericOnEveryTarget) {
+  ForEachTarget([] {
+    uint32_t seed = 100;
+    for (bool cl : {false, true}) {
+      for (int64_t k : {1, 2, 3, 5}) {
+        for (int64_t s : {1, 2, 3}) {
+          if (!cl && s == 3) continue;
+          for (int64_t p = 0; p <= k / 2; ++p) {
+            for (bool ceil : {false, true}) {
+              for (bool cip : {false, true}) {
+                for (int64_t w : {int64_t{5}, int64_t{18}, int64_t{33}}) {
+                  if (w + 2 * p < k) continue;
+                  Case c;
+                  c.op = {PoolKind::kAvg, 2};
+                  c.shape = Shape(2, cl ? 21 : 3, 9, w, cl);
+                  c.args.kernel_size = {k};
+                  c.args.stride = {s};
+                  c.args.padding = {p};
+                  c.args.ceil_mode = ceil;
+                  c.args.count_include_pad = cip;
+                  c.args.channels_last = cl;
+                  // Mostly smooth values; every third case with specials.
+                  const int64_t n = NumElements(c.shape);
+                  ExpectFastPathMatchesGeneric(
+                      c, seed % 3 == 0 ? SpecialRandom(n, seed) : PlainRandom(n, seed));
+                  ++seed;
+                  if (::testing::Test::HasFatalFailure()) return;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+TEST(SimdPool, AvgPoolDivisorOverrideMatchesGeneric) {
+  ForEachTarget([] {
+    for (bool cl : {false, true}) {
+      Case c;
+      c.op = {PoolKind::kAvg, 2};
+      c.shape = Shape(1, 5, 12, 17, cl);
+      c.args.kernel_size = {3, 2};
+      c.args.stride = {2, 1};
+      c.args.padding = {1, 1};
+      c.args.divisor_override = 7;
+      c.args.channels_last = cl;
+      ExpectFastPathMatchesGeneric(c, PlainRandom(NumElements(c.shape), 21));
+    }
+  });
+}
+
+TEST(SimdPool, GlobalAvgPoolMatchesGenericOnEveryTarget) {
+  ForEachTarget([] {
+    uint32_t seed = 300;
+    struct Size {
+      int64_t h, w;
+    };
+    // 4900 and 65536 positions reach the cascade's second and third levels.
+    for (Size hw : {Size{1, 1}, Size{2, 3}, Size{3, 5}, Size{7, 7}, Size{16, 16},
+                    Size{70, 70}, Size{256, 256}}) {
+      for (bool cl : {false, true}) {
+        for (int64_t ch : {1, 3, 8, 33, 70}) {
+          if (hw.h * hw.w * ch > 300000) continue;
+          Case c;
+          c.op = {PoolKind::kAdaptiveAvg, 2};
+          c.shape = Shape(2, ch, hw.h, hw.w, cl);
+          c.args.output_size = {1, 1};
+          c.args.channels_last = cl;
+          c.threads = 2;
+          const int64_t n = NumElements(c.shape);
+          ExpectFastPathMatchesGeneric(
+              c, seed % 4 == 0 ? SpecialRandom(n, seed) : PlainRandom(n, seed));
+          ++seed;
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+      }
+    }
+  });
+}
+
+TEST(SimdPool, DeclinesWhatItDoesNotHandle) {
+  const std::vector<int64_t> shape = {1, 2, 8, 8};
+  std::vector<float> data(128, 1.0f);
+  const TensorView in{DType::kFloat32, shape, data.data()};
+  std::vector<float> out(128);
+  std::vector<int64_t> idx(128);
+  auto plan_for = [&](PoolArgs args, PoolKind kind = PoolKind::kMax) {
+    return *PlanPool({kind, 2}, DType::kFloat32, shape, args);
+  };
+  PoolArgs base;
+  base.kernel_size = {2};
+  {
+    PoolArgs a = base;
+    a.return_indices = true;
+    const PoolPlan plan = plan_for(a);
+    const MutableTensorView ov{DType::kFloat32, plan.output_shape, out.data()};
+    const MutableTensorView iv{DType::kInt64, plan.indices_shape, idx.data()};
+    EXPECT_FALSE(simd::TryMaxPool(plan, in, ov, &iv, {}));
+  }
+  {
+    PoolArgs a = base;
+    a.dilation = {2};
+    const PoolPlan plan = plan_for(a);
+    const MutableTensorView ov{DType::kFloat32, plan.output_shape, out.data()};
+    EXPECT_FALSE(simd::TryMaxPool(plan, in, ov, nullptr, {}));
+  }
+  {
+    PoolArgs a = base;
+    a.stride = {3};
+    const PoolPlan plan = plan_for(a);
+    const MutableTensorView ov{DType::kFloat32, plan.output_shape, out.data()};
+    EXPECT_FALSE(simd::TryMaxPool(plan, in, ov, nullptr, {}));  // channels-first stride 3
+  }
+  {
+    std::vector<double> d64(128, 1.0);
+    const PoolPlan plan = *PlanPool({PoolKind::kMax, 2}, DType::kFloat64, shape, base);
+    const TensorView in64{DType::kFloat64, shape, d64.data()};
+    std::vector<double> o64(128);
+    const MutableTensorView ov{DType::kFloat64, plan.output_shape, o64.data()};
+    EXPECT_FALSE(simd::TryMaxPool(plan, in64, ov, nullptr, {}));
+  }
+  {
+    simd::SetFastPathsEnabledForTest(false);
+    const PoolPlan plan = plan_for(base);
+    const MutableTensorView ov{DType::kFloat32, plan.output_shape, out.data()};
+    EXPECT_FALSE(simd::TryMaxPool(plan, in, ov, nullptr, {}));
+    simd::SetFastPathsEnabledForTest(true);
+    EXPECT_TRUE(simd::TryMaxPool(plan, in, ov, nullptr, {}));
+  }
+}
+
+}  // namespace
+}  // namespace poolcat
