@@ -157,13 +157,16 @@ std::optional<std::string> CheckOutcome(const OracleCase& c, const Outcome& got)
   }
   if (!got.status.ok()) return absl::StrCat("expected success, got ", got.status.ToString());
   if (!got.output) return std::string("no output");
-  if (auto diff = reference::RefCompare(*c.expected, *got.output, c.max_ulp)) {
+  std::optional<std::string> diff =
+      got.tolerance.empty() ? reference::RefCompare(*c.expected, *got.output, c.max_ulp)
+                            : reference::RefCompareWithin(*c.expected, *got.output, got.tolerance);
+  if (diff) {
     return absl::StrCat("output ", *diff);
   }
   if (c.indices) {
     if (!got.indices) return std::string("indices missing");
-    if (auto diff = reference::RefCompare(*c.indices, *got.indices)) {
-      return absl::StrCat("indices ", *diff);
+    if (auto idx_diff = reference::RefCompare(*c.indices, *got.indices)) {
+      return absl::StrCat("indices ", *idx_diff);
     }
   }
   return std::nullopt;

@@ -42,6 +42,7 @@ struct Outcome {
   absl::Status status;
   std::optional<Tensor> output;
   std::optional<Tensor> indices;
+  std::vector<double> tolerance;  // per output element; empty = exact
 };
 
 // Compares `got` with the case's expectation; nullopt when it matches,

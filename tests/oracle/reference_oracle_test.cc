@@ -26,6 +26,7 @@ Outcome RunReference(const OracleCase& c) {
     if (r.ok()) {
       o.output = r->output;
       o.indices = r->indices;
+      o.tolerance = r->tolerance;
     }
     return o;
   }

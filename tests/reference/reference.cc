@@ -248,7 +248,22 @@ int64_t Offset(const Geometry& g, const int64_t sz[3], bool channels_last, int64
   return (n * g.c + c) * spatial + plane;
 }
 
+// The spacing of `dtype` values near v (one ulp).
+double UlpOf(DType dtype, double v) {
+  int precision = 24;
+  if (dtype == DType::kFloat64) precision = 53;
+  if (dtype == DType::kBFloat16) precision = 8;
+  if (dtype == DType::kFloat16) precision = 11;
+  if (v == 0 || !std::isfinite(v)) return 0;
+  int e;
+  std::frexp(v, &e);
+  const int min_exp = dtype == DType::kFloat16 ? -13 : (dtype == DType::kFloat64 ? -1021 : -125);
+  return std::ldexp(1.0, std::max(e, min_exp) - precision);
+}
+
 // --------------------------------------------------------------- pools ----
+
+bool UsesChannelsLastKernel(const Geometry& g, PoolOp op, bool cl);
 
 template <typename Acc>
 Acc LowestOf() {
@@ -313,7 +328,7 @@ void MaxPool(const Geometry& g, const Tensor& in, Tensor& out, Tensor* idx, bool
 // divisor_override 0 means none (0 itself is refused by validation).
 template <typename Acc>
 std::vector<Acc> AvgPool(const Geometry& g, const std::vector<Acc>& in_values, bool cl,
-                         bool count_include_pad, int64_t divisor_override) {
+                         bool cl_kernel, bool count_include_pad, int64_t divisor_override) {
   std::vector<Acc> out(static_cast<size_t>(g.n * g.c * g.out[0] * g.out[1] * g.out[2]));
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t c = 0; c < g.c; ++c)
@@ -340,9 +355,11 @@ std::vector<Acc> AvgPool(const Geometry& g, const std::vector<Acc>& in_values, b
                 for (int64_t x = start[2]; x < end[2]; ++x) {
                   sum += in_values[Offset(g, g.in, cl, n, c, z, y, x)];
                 }
-            // torch accumulates into a zeroed output (`out += sum / divisor`),
-            // which turns a -0 quotient into +0.
-            out[Offset(g, g.out, cl, n, c, od, oh, ow)] = Acc{0} + sum / static_cast<Acc>(divisor);
+            // torch's channels-first kernel accumulates into a zeroed output
+            // (`out += sum / divisor`), which turns a -0 quotient into +0;
+            // its channels-last kernel divides in place and keeps -0.
+            const Acc avg = sum / static_cast<Acc>(divisor);
+            out[Offset(g, g.out, cl, n, c, od, oh, ow)] = cl_kernel ? avg : Acc{0} + avg;
           }
   return out;
 }
@@ -358,8 +375,10 @@ int64_t AdaptiveEnd(int64_t i, int64_t out, int64_t in) { return ((i + 1) * in +
 // torch's mean() fast path: see RefIsGlobalAverage.
 template <typename Acc>
 void AdaptiveAvgPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl,
-                     int64_t vector_channels) {
+                     int64_t vector_channels, bool half_arithmetic,
+                     std::vector<double>* tolerance) {
   const bool global = g.out[0] == 1 && g.out[1] == 1 && g.out[2] == 1;
+  if (global && tolerance != nullptr) tolerance->assign(static_cast<size_t>(out.numel()), 0.0);
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t od = 0; od < g.out[0]; ++od)
@@ -390,6 +409,37 @@ void AdaptiveAvgPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl,
                         Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x)));
                   }
               avg = static_cast<Acc>(exact / static_cast<long double>(kd * kh * kw));
+              if (tolerance != nullptr) {
+                // Any reasonable summation order stays within a few
+                // rounding errors of sum|x|: allow that, plus 2 ulp.
+                long double abs_sum = 0;
+                for (int64_t z = start[0]; z < end[0]; ++z)
+                  for (int64_t y = start[1]; y < end[1]; ++y)
+                    for (int64_t x = start[2]; x < end[2]; ++x) {
+                      abs_sum += std::fabs(static_cast<long double>(
+                          Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x))));
+                    }
+                const double acc_eps = std::is_same_v<Acc, double> ? 0x1p-52 : 0x1p-23;
+                const double mean_abs = static_cast<double>(abs_sum / (kd * kh * kw));
+                (*tolerance)[Offset(g, g.out, cl, n, c, od, oh, ow)] =
+                    kGlobalAverageMaxUlp * UlpOf(out.dtype(), static_cast<double>(avg)) +
+                    8 * acc_eps * mean_abs;
+              }
+            } else if (half_arithmetic) {
+              // adaptive_avg_pool3d is the one pooling op torch 1.13 runs on
+              // float16, entirely in Half: every addition and each of the
+              // three divisions rounds to float16.
+              auto h = [](float v) { return Float16ToFloat(FloatToFloat16(v)); };
+              float hsum = 0;
+              for (int64_t z = start[0]; z < end[0]; ++z)
+                for (int64_t y = start[1]; y < end[1]; ++y)
+                  for (int64_t x = start[2]; x < end[2]; ++x) {
+                    hsum = h(hsum + static_cast<float>(
+                                        Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x))));
+                  }
+              avg = static_cast<Acc>(h(h(h(hsum / h(static_cast<float>(kd))) /
+                                         h(static_cast<float>(kh))) /
+                                       h(static_cast<float>(kw))));
             } else if (c < vector_channels) {
               avg = sum / static_cast<Acc>(kh * kw);
             } else {
@@ -482,7 +532,7 @@ void LpPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl, const Poo
   for (int64_t i = 0; i < in.numel(); ++i) {
     powered[i] = PowElement<Acc>(dt, Load<Acc>(in, i), p, in_tail(i, in.numel()));
   }
-  std::vector<Acc> avg = AvgPool<Acc>(g, powered, cl, /*count_include_pad=*/true,
+  std::vector<Acc> avg = AvgPool<Acc>(g, powered, cl, /*cl_kernel=*/false, /*count_include_pad=*/true,
                                            /*divisor_override=*/0);
   const Acc kernel_volume = static_cast<Acc>(g.k[0] * g.k[1] * g.k[2]);
   for (size_t i = 0; i < avg.size(); ++i) {
@@ -497,12 +547,20 @@ void LpPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl, const Poo
   }
 }
 
+// Whether torch 1.13 runs its channels-last 2-d kernel: only for a 4-d
+// tensor (batched 2-d, or batched 1-d after its unsqueeze) whose strides
+// suggest_memory_format() calls channels_last. That is every permuted NHWC
+// view except the ambiguous C == 1, H*W == 1 (and empty-batch) ones, which
+// it calls contiguous. There is no channels-last 3-d kernel in 1.13.
+bool UsesChannelsLastKernel(const Geometry& g, PoolOp op, bool cl) {
+  if (!cl || !g.batched || op.spatial_dims == 3 || g.n == 0) return false;
+  return !(g.c == 1 && g.in[1] * g.in[2] == 1);
+}
+
 // Number of leading channels torch's channels-last adaptive-avg kernel
 // handles in whole vectors (0 when that kernel is not used).
 int64_t AdaptiveAvgVectorChannels(const Geometry& g, PoolOp op, DType dtype, bool cl) {
-  // torch takes the channels-last kernel only for a 4-d (batched 2-d, or
-  // batched 1-d after its unsqueeze) channels-last tensor.
-  if (!cl || !g.batched || op.spatial_dims == 3) return 0;
+  if (!UsesChannelsLastKernel(g, op, cl)) return 0;
   int64_t lanes = 0;
   switch (dtype) {
     case DType::kFloat32:
@@ -518,7 +576,7 @@ int64_t AdaptiveAvgVectorChannels(const Geometry& g, PoolOp op, DType dtype, boo
 
 template <typename Acc>
 void RunPoolAs(PoolOp op, const Geometry& g, const Tensor& in, Tensor& out, Tensor* idx,
-               const PoolArgs& a) {
+               const PoolArgs& a, std::vector<double>* tolerance) {
   const bool cl = a.channels_last;
   switch (op.kind) {
     case PoolKind::kMax: MaxPool<Acc>(g, in, out, idx, cl, LowestFor<Acc>(in.dtype())); return;
@@ -529,7 +587,8 @@ void RunPoolAs(PoolOp op, const Geometry& g, const Tensor& in, Tensor& out, Tens
         for (int64_t i = 0; i < in.numel(); ++i) values[i] = Load<Acc>(in, i);
         const int64_t divisor =
             op.spatial_dims >= 2 && a.divisor_override.has_value() ? *a.divisor_override : 0;
-        std::vector<Acc> avg = AvgPool<Acc>(g, values, cl, a.count_include_pad, divisor);
+        std::vector<Acc> avg =
+            AvgPool<Acc>(g, values, cl, UsesChannelsLastKernel(g, op, cl), a.count_include_pad, divisor);
         for (size_t i = 0; i < avg.size(); ++i) Store<Acc>(out, static_cast<int64_t>(i), avg[i]);
       }
       return;
@@ -538,7 +597,8 @@ void RunPoolAs(PoolOp op, const Geometry& g, const Tensor& in, Tensor& out, Tens
       return;
     case PoolKind::kAdaptiveAvg:
       if constexpr (std::is_floating_point_v<Acc>) {
-        AdaptiveAvgPool<Acc>(g, in, out, cl, AdaptiveAvgVectorChannels(g, op, in.dtype(), cl));
+        AdaptiveAvgPool<Acc>(g, in, out, cl, AdaptiveAvgVectorChannels(g, op, in.dtype(), cl),
+                             in.dtype() == DType::kFloat16 && op.spatial_dims == 3, tolerance);
       }
       return;
   }
@@ -587,7 +647,7 @@ absl::StatusOr<RefPoolResult> RefPool(PoolOp op, const Tensor& input, const Pool
       args.return_indices && (op.kind == PoolKind::kMax || op.kind == PoolKind::kAdaptiveMax);
   absl::StatusOr<Tensor> out = Tensor::Zeros(input.dtype(), g->output_shape);
   if (!out.ok()) return out.status();
-  RefPoolResult result{*std::move(out), std::nullopt};
+  RefPoolResult result{*std::move(out), std::nullopt, {}};
   if (with_indices) {
     absl::StatusOr<Tensor> idx = Tensor::Zeros(DType::kInt64, g->output_shape);
     if (!idx.ok()) return idx.status();
@@ -595,11 +655,11 @@ absl::StatusOr<RefPoolResult> RefPool(PoolOp op, const Tensor& input, const Pool
   }
   Tensor* idx = result.indices ? &*result.indices : nullptr;
   if (input.dtype() == DType::kFloat64) {
-    RunPoolAs<double>(op, *g, input, result.output, idx, args);
+    RunPoolAs<double>(op, *g, input, result.output, idx, args, &result.tolerance);
   } else if (IsFloatingPoint(input.dtype())) {
-    RunPoolAs<float>(op, *g, input, result.output, idx, args);
+    RunPoolAs<float>(op, *g, input, result.output, idx, args, &result.tolerance);
   } else {
-    RunPoolAs<int64_t>(op, *g, input, result.output, idx, args);
+    RunPoolAs<int64_t>(op, *g, input, result.output, idx, args, &result.tolerance);
   }
   return result;
 }
@@ -652,6 +712,24 @@ absl::StatusOr<Tensor> RefCat(const std::vector<Tensor>& inputs, int64_t dim) {
 }
 
 double RefElementAsDouble(const Tensor& t, int64_t i) { return Load<double>(t, i); }
+
+std::optional<std::string> RefCompareWithin(const Tensor& expected, const Tensor& actual,
+                                            const std::vector<double>& tolerance) {
+  if (expected.dtype() != actual.dtype() || expected.shape() != actual.shape() ||
+      static_cast<int64_t>(tolerance.size()) != expected.numel()) {
+    return RefCompare(expected, actual);
+  }
+  for (int64_t i = 0; i < expected.numel(); ++i) {
+    const double ev = Load<double>(expected, i);
+    const double av = Load<double>(actual, i);
+    if (std::isnan(ev) && std::isnan(av)) continue;
+    if (ev == av || std::fabs(ev - av) <= tolerance[i]) continue;
+    return absl::StrCat("element ", i, ": expected ", absl::StrFormat("%.17g", ev), ", got ",
+                        absl::StrFormat("%.17g", av), " (tolerance ",
+                        absl::StrFormat("%.3g", tolerance[i]), ")");
+  }
+  return std::nullopt;
+}
 
 namespace {
 

@@ -30,9 +30,15 @@
 //     kh then kw for the remaining tail channels; the reference reproduces
 //     that split (kReferenceVectorBytes) so results are bit-exact.
 //   * global average pooling (adaptive_avg_pool with every output size 1,
-//     after -1 is resolved) is input.mean() in torch, a blocked SIMD
-//     reduction whose order nobody copies; the reference sums in long double
-//     and rounds once, so comparisons there allow kGlobalAverageMaxUlp.
+//     after -1 is resolved) is input.mean() in torch, a blocked SIMD cascade
+//     sum, which also skips every size check (an empty window gives NaN).
+//     The reference does not copy that order: it sums in long double, rounds
+//     once and reports a per-element tolerance (RefPoolResult::tolerance).
+//   * float16 adaptive_avg_pool3d is the one float16 pooling torch 1.13 runs
+//     natively, in Half arithmetic (each addition and division rounds to
+//     float16); the reference does the same.
+//   * avg_pool: torch's channels-first kernels add the quotient to a zeroed
+//     output, turning -0 into +0; its channels-last 2-d kernel keeps -0.
 #ifndef POOLCAT_TESTS_REFERENCE_REFERENCE_H_
 #define POOLCAT_TESTS_REFERENCE_REFERENCE_H_
 
@@ -57,6 +63,10 @@ inline constexpr int64_t kGlobalAverageMaxUlp = 2;
 struct RefPoolResult {
   Tensor output;
   std::optional<Tensor> indices;  // int64, when args.return_indices
+  // Empty when `output` is exact. For global average pooling, the absolute
+  // difference allowed per element: kGlobalAverageMaxUlp ulp plus a few
+  // rounding errors of the mean of |x| (covers any summation order).
+  std::vector<double> tolerance;
 };
 
 // Parses "max_pool2d", "adaptive_avg_pool1d", "lp_pool2d", ... (its own
@@ -81,6 +91,10 @@ absl::StatusOr<Tensor> RefCat(const std::vector<Tensor>& inputs, int64_t dim);
 // description of the first differing element.
 std::optional<std::string> RefCompare(const Tensor& expected, const Tensor& actual,
                                       int64_t max_ulp = 0);
+
+// Like RefCompare, but element i may differ by up to tolerance[i].
+std::optional<std::string> RefCompareWithin(const Tensor& expected, const Tensor& actual,
+                                            const std::vector<double>& tolerance);
 
 // Element `i` of `t` as a double (for messages and generators).
 double RefElementAsDouble(const Tensor& t, int64_t i);
