@@ -16,21 +16,39 @@ void BuildAdaptiveWindows(const PoolPlan& plan, Windows3& windows) {
 }
 
 // sum / kd / kh / kw in the accumulation type, rounded once at the end.
+// ATen's batched channels-last 1-D/2-D kernel instead divides the channels
+// it handles with full vectors by kh * kw in one step (only the channel
+// tail goes through sum / kh / kw): channels below `fused_channels` do so.
 template <typename T>
 struct AdaptiveAvgPolicy {
   using Acc = typename Elem<T>::Acc;
   const Windows3* windows;
+  int64_t fused_channels = 0;
 
   Acc Zero() const { return Acc(0); }
   Acc Add(Acc sum, Acc v) const { return sum + v; }
-  T Finish(Acc sum, int64_t od, int64_t oh, int64_t ow) const {
+  T Finish(Acc sum, int64_t od, int64_t oh, int64_t ow, int64_t channel) const {
     const Windows3& w = *windows;
+    if (channel < fused_channels) {
+      return Elem<T>::Store(sum / static_cast<Acc>(w[1].size[oh] * w[2].size[ow]));
+    }
     const Acc kd = static_cast<Acc>(w[0].size[od]);
     const Acc kh = static_cast<Acc>(w[1].size[oh]);
     const Acc kw = static_cast<Acc>(w[2].size[ow]);
     return Elem<T>::Store(sum / kd / kh / kw);
   }
 };
+
+// Channels ATen's channels-last adaptive_avg_pool2d kernel covers with full
+// vectors: AVX2 holds 8 floats, 4 doubles, 16 bfloat16 values.
+template <typename T>
+int64_t FusedDivisionChannels(const PoolPlan& plan) {
+  if (!plan.channels_last || !plan.batched || plan.op.spatial_dims == 3) return 0;
+  const int64_t lanes = std::is_same_v<T, BFloat16> ? 16
+                        : std::is_same_v<T, double> ? 4
+                                                    : 8;
+  return plan.channels - plan.channels % lanes;
+}
 
 // adaptive_avg_pool3d on float16, which torch 1.13 runs in c10::Half
 // arithmetic: every addition and each of the three divisions rounds to
@@ -42,7 +60,7 @@ struct HalfAdaptiveAvgPolicy {
   static float Round(float v) { return Float16ToFloat(FloatToFloat16(v)); }
   float Zero() const { return 0.0f; }
   float Add(float sum, float v) const { return Round(sum + v); }
-  Float16 Finish(float sum, int64_t od, int64_t oh, int64_t ow) const {
+  Float16 Finish(float sum, int64_t od, int64_t oh, int64_t ow, int64_t /*channel*/) const {
     const Windows3& w = *windows;
     const float kd = Round(static_cast<float>(w[0].size[od]));
     const float kh = Round(static_cast<float>(w[1].size[oh]));
@@ -119,7 +137,7 @@ absl::Status RunAdaptiveAvgPool(const PoolPlan& plan, const TensorView& input,
           return SumKernel<T>(geometry, windows, in, out, policy, exec);
         }
       }
-      const AdaptiveAvgPolicy<T> policy{&windows};
+      const AdaptiveAvgPolicy<T> policy{&windows, FusedDivisionChannels<T>(plan)};
       return SumKernel<T>(geometry, windows, in, out, policy, exec);
     }
   });

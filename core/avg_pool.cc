@@ -27,7 +27,7 @@ struct AvgPolicy {
 
   Acc Zero() const { return Acc(0); }
   Acc Add(Acc sum, Acc v) const { return sum + v; }
-  T Finish(Acc sum, int64_t od, int64_t oh, int64_t ow) const {
+  T Finish(Acc sum, int64_t od, int64_t oh, int64_t ow, int64_t /*channel*/) const {
     const Windows3& w = *windows;
     int64_t factor;
     if (divisor_override.has_value()) {

@@ -239,7 +239,7 @@ absl::Status MaxKernel(const Geometry& g, const Windows3& w, const T* in,
 
 // Windowed sum (avg_pool, lp_pool, adaptive_avg_pool). Sums each window in
 // row-major order with Policy::Add starting from Policy::Zero(), then writes
-// Policy::Finish(sum, od, oh, ow, d0, d1, h0, h1, w0, w1). An empty window
+// Policy::Finish(sum, od, oh, ow, channel). An empty window
 // (only possible in theory) writes zero, as ATen does.
 template <typename T, typename Policy>
 absl::Status SumKernel(const Geometry& g, const Windows3& w, const T* in,
@@ -276,7 +276,7 @@ absl::Status SumKernel(const Geometry& g, const Windows3& w, const T* in,
               for (int64_t c = w0; c < w1; ++c) sum = policy.Add(sum, E::Load(src[c]));
             }
           }
-          op[x] = policy.Finish(sum, d_out, h_out, x);
+          op[x] = policy.Finish(sum, d_out, h_out, x, plane % g.channels);
         }
       }
     });
@@ -309,7 +309,7 @@ absl::Status SumKernel(const Geometry& g, const Windows3& w, const T* in,
           }
         }
       }
-      for (int64_t c = 0; c < ch; ++c) op[c] = policy.Finish(sp[c], d_out, h_out, w_out);
+      for (int64_t c = 0; c < ch; ++c) op[c] = policy.Finish(sp[c], d_out, h_out, w_out, c);
     }
   });
 }

@@ -1,5 +1,6 @@
 #include "core/shape_check.h"
 
+#include <algorithm>
 #include <limits>
 #include <string>
 #include <vector>
@@ -63,6 +64,38 @@ absl::string_view SupportedList(PoolKind kind) {
   return IsMaxOp(kind) ? "float32, float64, bfloat16, float16, int8, uint8, "
                          "int16, int32, int64"
                        : "float32, float64, bfloat16, float16";
+}
+
+// Non-batch dims must be positive, with 1.13's exceptions: adaptive ops
+// check only the dims after the first, so unbatched input may have 0
+// channels; adaptive_avg_pool1d/2d accept 0 channels in a batch too; and
+// global average pooling (every output size 1: torch's mean path) checks
+// nothing, an empty plane averaging to NaN.
+absl::Status CheckNonBatchDims(absl::string_view name, PoolOp op, bool batched,
+                               bool channels_last,
+                               absl::Span<const int64_t> input_shape,
+                               const std::vector<int64_t>& adaptive_out) {
+  const bool adaptive = !IsWindowOp(op.kind);
+  const bool global_avg =
+      op.kind == PoolKind::kAdaptiveAvg &&
+      std::all_of(adaptive_out.begin(), adaptive_out.end(),
+                  [](int64_t o) { return o == 1; });
+  if (global_avg) return absl::OkStatus();
+  const bool zero_channels_ok =
+      (adaptive && !batched) ||
+      (op.kind == PoolKind::kAdaptiveAvg && op.spatial_dims <= 2);
+  const int rank = static_cast<int>(input_shape.size());
+  const int lead = batched ? 1 : 0;
+  for (int i = lead; i < rank; ++i) {
+    const bool is_channel_dim = channels_last ? i == rank - 1 : i == lead;
+    if (input_shape[i] == 0 && !(is_channel_dim && zero_channels_ok)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": Expected input's non-batch dimensions to have positive "
+          "length, but got input of shape ", List(input_shape),
+          " (dimension ", i, " is empty)"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -138,25 +171,14 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
   std::vector<int64_t> in_sizes(input_shape.begin() + first_spatial,
                                 input_shape.begin() + first_spatial + nd);
 
-  // Non-batch dims must be positive; 1.13's adaptive_avg_pool1d/2d (which
-  // reduce through mean or a plain loop) alone accept zero channels.
-  const bool zero_channels_ok =
-      op.kind == PoolKind::kAdaptiveAvg && nd <= 2;
-  for (int i = lead; i < rank; ++i) {
-    const bool is_channel_dim = args.channels_last ? i == rank - 1 : i == lead;
-    if (input_shape[i] == 0 && !(is_channel_dim && zero_channels_ok)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          name, ": Expected input's non-batch dimensions to have positive "
-          "length, but got input of shape ", List(input_shape),
-          " (dimension ", i, " is empty)"));
-    }
-  }
-
   std::vector<int64_t> out_sizes(nd);
   const int off = 3 - nd;  // normalised arrays keep leading dims of size 1
   for (int i = 0; i < nd; ++i) plan.in[off + i] = in_sizes[i];
 
   if (IsWindowOp(op.kind)) {
+    absl::Status dims_ok = CheckNonBatchDims(name, op, plan.batched, args.channels_last,
+                                             input_shape, {});
+    if (!dims_ok.ok()) return dims_ok;
     if (args.kernel_size.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           name, ": kernel_size is required (a single int or a list of ", nd,
@@ -272,6 +294,9 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
     for (int i = 0; i < nd; ++i) {
       out_sizes[i] = (*o)[i] == -1 ? in_sizes[i] : (*o)[i];
     }
+    absl::Status dims_ok = CheckNonBatchDims(name, op, plan.batched, args.channels_last,
+                                             input_shape, out_sizes);
+    if (!dims_ok.ok()) return dims_ok;
   }
   for (int i = 0; i < nd; ++i) plan.out[off + i] = out_sizes[i];
 

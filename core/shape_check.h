@@ -14,8 +14,10 @@
 //   * avg_pool3d also needs every input size >= kernel size;
 //   * avg_pool divisor_override != 0 (2-D/3-D only);
 //   * adaptive output sizes >= 0, -1 meaning "same as the input";
-//   * batch may be 0; other dims must be positive (adaptive_avg_pool1d/2d
-//     also accept 0 channels, as 1.13 does).
+//   * batch may be 0; other dims must be positive, except that adaptive ops
+//     accept 0 channels when unbatched, adaptive_avg_pool1d/2d also when
+//     batched, and global average pooling (torch's mean path) accepts any
+//     zero size (an empty plane averages to NaN).
 // All size arithmetic is overflow-checked: huge kernels, paddings or
 // strides give a clean error or a correct plan, never undefined behaviour.
 #ifndef POOLCAT_CORE_SHAPE_CHECK_H_
