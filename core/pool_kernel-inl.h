@@ -217,6 +217,14 @@ absl::Status MaxKernel(const Geometry& g, const Windows3& w, const T* in,
             const int64_t index = (d * ih + h) * iw + x;
             const T* src = ip + index * ch;
             Acc* bp = best.data();
+            if (indices == nullptr) {
+              // Values only: a select the compiler vectorises.
+              for (int64_t c = 0; c < ch; ++c) {
+                const Acc v = E::Load(src[c]);
+                bp[c] = (v > bp[c] || IsNan(v)) ? v : bp[c];
+              }
+              continue;
+            }
             int64_t* bi = best_index.data();
             for (int64_t c = 0; c < ch; ++c) {
               const Acc v = E::Load(src[c]);
