@@ -65,7 +65,6 @@ HWY_AFTER_NAMESPACE();
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -74,6 +73,7 @@ HWY_AFTER_NAMESPACE();
 
 #include "absl/strings/str_cat.h"
 #include "core/concat.h"
+#include "core/float16.h"
 #include "core/parallel.h"
 #include "hwy/cache_control.h"
 
@@ -87,88 +87,29 @@ namespace {
 // Element conversion for mixed-dtype cat. Promotion only ever widens
 // (bool -> integer -> floating, narrow -> wide), so the casts needed are
 // exactly PyTorch's static_casts; 16-bit floats are produced from float, as
-// c10::Half / c10::BFloat16 constructors do.
+// c10::Half / c10::BFloat16 constructors do (core/float16.h).
 
-struct Float16Bits {
-  uint16_t bits;
-};
-struct BFloat16Bits {
-  uint16_t bits;
-};
+// Raw byte of a bool tensor (any nonzero byte reads as true).
 struct BoolByte {
   uint8_t byte;
 };
-
-uint32_t FloatBits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof(u));
-  return u;
-}
-float BitsToFloat(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof(f));
-  return f;
-}
-
-float Float16ToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t exponent = (h >> 10) & 0x1fu;
-  const uint32_t mantissa = h & 0x3ffu;
-  if (exponent == 0x1f) return BitsToFloat(sign | 0x7f800000u | (mantissa << 13));
-  if (exponent == 0) {
-    // Zero or subnormal: mantissa * 2^-24, exact in float.
-    const float magnitude = std::ldexp(static_cast<float>(mantissa), -24);
-    return sign != 0 ? -magnitude : magnitude;
-  }
-  return BitsToFloat(sign | ((exponent + 112) << 23) | (mantissa << 13));
-}
-
-// Round to nearest even, overflow to infinity, NaN stays NaN: the algorithm
-// of c10::detail::fp16_ieee_from_fp32_value, so results match PyTorch.
-uint16_t FloatToFloat16(float f) {
-  const float scale_to_inf = 0x1.0p+112f;
-  const float scale_to_zero = 0x1.0p-110f;
-  float base = (std::fabs(f) * scale_to_inf) * scale_to_zero;
-  const uint32_t w = FloatBits(f);
-  const uint32_t shl1_w = w + w;
-  const uint32_t sign = w & 0x80000000u;
-  uint32_t bias = shl1_w & 0xff000000u;
-  if (bias < 0x71000000u) bias = 0x71000000u;
-  base = BitsToFloat((bias >> 1) + 0x07800000u) + base;
-  const uint32_t bits = FloatBits(base);
-  const uint32_t exp_bits = (bits >> 13) & 0x00007c00u;
-  const uint32_t mantissa_bits = bits & 0x00000fffu;
-  const uint32_t nonsign = exp_bits + mantissa_bits;
-  return static_cast<uint16_t>((sign >> 16) |
-                               (shl1_w > 0xff000000u ? 0x7e00u : nonsign));
-}
-
-float BFloat16ToFloat(uint16_t h) { return BitsToFloat(static_cast<uint32_t>(h) << 16); }
-
-// c10::BFloat16(float): round to nearest even, NaN to the canonical NaN.
-uint16_t FloatToBFloat16(float f) {
-  if (std::isnan(f)) return 0x7fc0;
-  const uint32_t u = FloatBits(f);
-  const uint32_t rounding_bias = ((u >> 16) & 1u) + 0x7fffu;
-  return static_cast<uint16_t>((u + rounding_bias) >> 16);
-}
 
 // The value of a source element as a C++ arithmetic value.
 template <typename T>
 auto Decode(T v) {
   return v;
 }
-float Decode(Float16Bits v) { return Float16ToFloat(v.bits); }
-float Decode(BFloat16Bits v) { return BFloat16ToFloat(v.bits); }
+float Decode(Float16 v) { return Float16ToFloat(v); }
+float Decode(BFloat16 v) { return BFloat16ToFloat(v); }
 // Any nonzero byte is true, as a C++ bool read would be for 0/1 storage.
 int Decode(BoolByte v) { return v.byte != 0 ? 1 : 0; }
 
 template <typename Dst, typename V>
 Dst Encode(V v) {
-  if constexpr (std::is_same_v<Dst, Float16Bits>) {
-    return Float16Bits{FloatToFloat16(static_cast<float>(v))};
-  } else if constexpr (std::is_same_v<Dst, BFloat16Bits>) {
-    return BFloat16Bits{FloatToBFloat16(static_cast<float>(v))};
+  if constexpr (std::is_same_v<Dst, Float16>) {
+    return FloatToFloat16(static_cast<float>(v));
+  } else if constexpr (std::is_same_v<Dst, BFloat16>) {
+    return FloatToBFloat16(static_cast<float>(v));
   } else if constexpr (std::is_same_v<Dst, BoolByte>) {
     return BoolByte{static_cast<uint8_t>(v != 0 ? 1 : 0)};
   } else {
@@ -193,8 +134,8 @@ void VisitDType(DType dtype, F&& f) {
   switch (dtype) {
     case DType::kFloat32: return f(float{});
     case DType::kFloat64: return f(double{});
-    case DType::kBFloat16: return f(BFloat16Bits{});
-    case DType::kFloat16: return f(Float16Bits{});
+    case DType::kBFloat16: return f(BFloat16{});
+    case DType::kFloat16: return f(Float16{});
     case DType::kInt8: return f(int8_t{});
     case DType::kUInt8: return f(uint8_t{});
     case DType::kInt16: return f(int16_t{});
