@@ -148,7 +148,9 @@ AxisWindows MaxAxisWindows(int64_t in, int64_t out, int64_t kernel,
     int64_t start = o * stride - pad;
     const Int128 end = Int128{start} + Int128{kernel - 1} * dilation + 1;
     w.end[o] = end < in ? static_cast<int64_t>(end) : in;
-    if (start < 0) start += (-start + dilation - 1) / dilation * dilation;
+    if (start < 0) {
+      start += static_cast<int64_t>((Int128{-start} + dilation - 1) / dilation * dilation);
+    }
     w.begin[o] = start;
   }
   return w;

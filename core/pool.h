@@ -14,6 +14,16 @@
 //   absl::Status s = RunPool(*plan, input, output, indices_or_null);
 // or in one: absl::StatusOr<PoolResult> r = Pool("max_pool2d", input, args);
 //
+// Exactness: results are bit-identical to torch 1.13.1's CPU kernels (AVX2
+// build, serial reduction order) for every dtype torch supports, including
+// global average pooling, which torch computes as mean() with a cascade
+// sum (reproduced in core/cascade_sum-inl.h). Known differences: lp_pool
+// with a norm_type other than 1, 2, 3, -1, -2, 0.5, -0.5 uses std::pow where
+// torch's vectorised pow (Sleef, 1 ulp) may round differently (<= 1 ulp per
+// pow step). Where torch refuses a dtype (float16 except
+// adaptive_avg_pool3d, integer max pooling, bfloat16 in 3-D) the op
+// computes in float32 (or the integer type) and rounds once.
+//
 // Every argument problem is reported by PlanPool as InvalidArgument (bad
 // value, rank or dtype) or ResourceExhausted (too many elements), with a
 // message naming the argument and value as PyTorch's messages do. RunPool

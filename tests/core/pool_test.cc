@@ -30,6 +30,8 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 
 Tensor F32(std::vector<int64_t> shape, const std::vector<float>& values) {
+  // FromValues memcpy's from values.data(), which may be null when empty.
+  if (values.empty()) return *Tensor::Zeros(DType::kFloat32, std::move(shape));
   return Tensor::FromValues<float>(DType::kFloat32, std::move(shape),
                                    absl::MakeConstSpan(values));
 }
