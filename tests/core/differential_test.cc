@@ -10,8 +10,10 @@
 // Invalid configurations must be refused by both.
 //
 // Every failure prints the full configuration; the seed of each test is
-// fixed, so a failure reproduces exactly.
+// fixed, so a failure reproduces exactly (POOLCAT_DIFFERENTIAL_SEED=N runs
+// a different, equally reproducible, set).
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <limits>
 #include <optional>
@@ -44,9 +46,16 @@ constexpr DType kFloatTypes[] = {DType::kFloat32, DType::kFloat64, DType::kBFloa
 constexpr DType kIntTypes[] = {DType::kInt8, DType::kUInt8, DType::kInt16, DType::kInt32,
                                DType::kInt64};
 
+// Seeds are fixed so every failure reproduces; POOLCAT_DIFFERENTIAL_SEED
+// (an integer) shifts all of them, to explore new configurations by hand.
+uint64_t SeedOffset() {
+  const char* env = std::getenv("POOLCAT_DIFFERENTIAL_SEED");
+  return env == nullptr ? 0 : std::strtoull(env, nullptr, 10) * 7919;
+}
+
 class Rng {
  public:
-  explicit Rng(uint64_t seed) : gen_(seed) {}
+  explicit Rng(uint64_t seed) : gen_(seed + SeedOffset()) {}
   int64_t Int(int64_t lo, int64_t hi) {  // inclusive
     return std::uniform_int_distribution<int64_t>(lo, hi)(gen_);
   }
