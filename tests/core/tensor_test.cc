@@ -394,6 +394,43 @@ TEST(Npy, RefusesShapeOverTheElementLimit) {
   EXPECT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Hostile bytes: every single-byte corruption and every truncation of
+// valid files must give a clean status (never a crash, never a tensor whose
+// size disagrees with its bytes).
+TEST(Npy, CorruptedFilesFailCleanly) {
+  std::vector<std::string> files;
+  files.push_back(NumpyArange6F32());
+  files.push_back(*SerializeNpy(*Tensor::Zeros(DType::kBool, {2, 2})));
+  files.push_back(*SerializeNpy(*Tensor::Zeros(DType::kInt64, {3})));
+  files.push_back(MakeNpy("{'descr': '<i2', 'fortran_order': False, 'shape': (2,)}",
+                          std::string(4, '\1'), 2));
+  int parsed = 0;
+  for (const std::string& good : files) {
+    for (size_t len = 0; len < good.size(); ++len) {
+      absl::StatusOr<Tensor> t = ParseNpy(good.substr(0, len));
+      ASSERT_FALSE(t.ok()) << "truncated to " << len;
+      EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << t.status();
+    }
+    const unsigned char kBytes[] = {0x00, 0x01, 0x7f, 0x80, 0xff, '(', ')', ',', '\'', '9', ' '};
+    for (size_t pos = 0; pos < good.size(); ++pos) {
+      for (unsigned char b : kBytes) {
+        std::string bad = good;
+        bad[pos] = static_cast<char>(b);
+        absl::StatusOr<Tensor> t = ParseNpy(bad, /*max_elements=*/1 << 20);
+        if (t.ok()) {
+          ++parsed;
+          EXPECT_LE(t->nbytes(), bad.size());
+        } else {
+          EXPECT_TRUE(t.status().code() == absl::StatusCode::kInvalidArgument ||
+                      t.status().code() == absl::StatusCode::kResourceExhausted)
+              << t.status();
+        }
+      }
+    }
+  }
+  EXPECT_GT(parsed, 0);  // data-byte corruptions still parse
+}
+
 TEST(Npy, AcceptsFortranOrderWhenLayoutIsTheSame) {
   // np.save never writes this, but a 1-d array is identical in both orders.
   absl::StatusOr<Tensor> t = ParseNpy(
