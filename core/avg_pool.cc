@@ -82,11 +82,15 @@ F PowLikeTorch(F x, double exponent) {
 
 // torch.pow on a bfloat16 tensor: sqrt/rsqrt/reciprocal on the double
 // exponent, otherwise the exponent is first rounded to bfloat16, and every
-// bfloat16 operation rounds its float32 result.
-float PowBFloat16(float x, double exponent) {
+// bfloat16 operation rounds its float32 result. ATen's elementwise loop runs
+// vector code on whole blocks of 32 elements and scalar code on the rest;
+// the two differ for rsqrt, which the scalar code computes as 1 / sqrt(x)
+// in bfloat16 (two roundings) and the vector code in float32 (one).
+// `vector_lane` says which code an element gets.
+float PowBFloat16(float x, double exponent, bool vector_lane) {
   auto r = [](float v) { return BFloat16ToFloat(FloatToBFloat16(v)); };
   if (exponent == 0.5) return r(std::sqrt(x));
-  if (exponent == -0.5) return r(1.0f / std::sqrt(x));
+  if (exponent == -0.5) return vector_lane ? r(1.0f / std::sqrt(x)) : r(1.0f / r(std::sqrt(x)));
   if (exponent == -1.0) return r(1.0f / x);
   const float e = BFloat16ToFloat(FloatToBFloat16(static_cast<float>(exponent)));
   if (e == 2.0f) return r(x * x);
@@ -94,6 +98,10 @@ float PowBFloat16(float x, double exponent) {
   if (e == -2.0f) return r(1.0f / r(x * x));
   return r(static_cast<float>(std::pow(static_cast<double>(x), static_cast<double>(e))));
 }
+
+// Elements [0, VectorEnd(n)) of an n-element bfloat16 elementwise op take
+// ATen's vector path (2 x Vectorized<BFloat16>::size() = 32 per step).
+int64_t VectorEnd(int64_t n) { return n / 32 * 32; }
 
 // sign(v) * relu(abs(v)): v itself, except that zeros become +0 (NaN stays).
 template <typename F>
@@ -137,7 +145,7 @@ absl::Status LpBFloat16(const PoolPlan& plan, const Windows3& windows,
   const BFloat16* src = input.data_as<BFloat16>();
   std::vector<BFloat16> powered(in_n);
   for (int64_t i = 0; i < in_n; ++i) {
-    powered[i] = FloatToBFloat16(PowBFloat16(BFloat16ToFloat(src[i]), p));
+    powered[i] = FloatToBFloat16(PowBFloat16(BFloat16ToFloat(src[i]), p, i < VectorEnd(in_n)));
   }
   absl::Status st = AvgInto<BFloat16>(plan, windows, powered.data(), out,
                                       /*count_include_pad=*/true, std::nullopt, exec);
@@ -146,7 +154,7 @@ absl::Status LpBFloat16(const PoolPlan& plan, const Windows3& windows,
   const double inv_p = 1.0 / p;
   for (int64_t i = 0; i < out_n; ++i) {
     const float v = BFloat16ToFloat(FloatToBFloat16(SignReluAbs(BFloat16ToFloat(out[i])) * kprod));
-    out[i] = FloatToBFloat16(PowBFloat16(v, inv_p));
+    out[i] = FloatToBFloat16(PowBFloat16(v, inv_p, i < VectorEnd(out_n)));
   }
   return absl::OkStatus();
 }
