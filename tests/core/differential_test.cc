@@ -160,10 +160,14 @@ PoolConfig RandomPoolConfig(Rng& rng, PoolKind kind, bool make_invalid) {
   a.channels_last = rng.Chance(0.35);
   const bool batched = rng.Chance(0.7);
   const int64_t n = rng.Chance(0.08) ? 0 : rng.Int(1, 3);
-  const int64_t ch = rng.Chance(0.8) ? rng.Int(1, 4) : rng.Int(5, 37);
+  int64_t ch = rng.Chance(0.8) ? rng.Int(1, 4) : rng.Int(5, 37);
+  // Zero channels: torch accepts them for some adaptive ops only.
+  if (rng.Chance(0.03)) ch = 0;
+  // Now and then a larger plane, to reach vectorised and parallel paths.
+  const int64_t extra = (sd <= 2 && rng.Chance(0.1)) ? 30 : 7;
   std::vector<int64_t> spatial(sd);
   if (kind == PoolKind::kAdaptiveAvg || kind == PoolKind::kAdaptiveMax) {
-    for (int i = 0; i < sd; ++i) spatial[i] = rng.Int(1, 10);
+    for (int i = 0; i < sd; ++i) spatial[i] = rng.Int(1, extra + 3);
     std::vector<int64_t> out(sd);
     for (int i = 0; i < sd; ++i) {
       out[i] = rng.Chance(0.15) ? -1 : rng.Int(1, 12);
@@ -180,7 +184,7 @@ PoolConfig RandomPoolConfig(Rng& rng, PoolKind kind, bool make_invalid) {
       if (kind != PoolKind::kLp) p[i] = rng.Int(0, k[i] / 2);
       if (kind == PoolKind::kMax && rng.Chance(0.4)) d[i] = rng.Int(1, 3);
       const int64_t span = d[i] * (k[i] - 1) + 1;
-      spatial[i] = rng.Int(std::max<int64_t>(1, span - 2 * p[i]), span + 7);
+      spatial[i] = rng.Int(std::max<int64_t>(1, span - 2 * p[i]), span + extra);
       if (kind == PoolKind::kAvg && sd == 3) spatial[i] = std::max(spatial[i], k[i]);
     }
     a.kernel_size = MaybeCollapse(rng, k);
@@ -274,7 +278,10 @@ bool CheckPoolConfig(Rng& rng, const PoolConfig& c, int64_t* valid_count) {
   }
   FillRandom(rng, *input, rng.Chance(0.3));
   absl::StatusOr<RefPoolResult> want = RefPool(c.op, *input, c.args);
-  absl::StatusOr<PoolResult> got = Pool(c.op, *input, c.args);
+  // Results must not depend on the thread count.
+  ExecOptions exec;
+  exec.num_threads = static_cast<int>(rng.Int(1, 2));
+  absl::StatusOr<PoolResult> got = Pool(c.op, *input, c.args, exec);
   if (want.ok() != got.ok()) {
     ADD_FAILURE() << (want.ok() ? "core refused a valid config: " + got.status().ToString()
                                 : "core accepted a config the reference refuses (" +
