@@ -1,8 +1,8 @@
 // adaptive_max_pool{1,2,3}d and adaptive_avg_pool{1,2,3}d kernels
 // (internal: call RunPool in core/pool.h).
 //
-// Windows are ATen 1.13's: [floor(o*in/out), ceil((o+1)*in/out)) with the
-// quotient evaluated in float32. adaptive_max_pool shares max_pool's kernel
+// Windows are ATen 1.13's: [floor(o*in/out), ceil((o+1)*in/out)), exact
+// integer arithmetic. adaptive_max_pool shares max_pool's kernel
 // (first index on ties, NaN wins). adaptive_avg_pool sums each window in
 // row-major order and divides by the window's depth, height and width in
 // turn (sum / kd / kh / kw, each a rounded division, as ATen does).

@@ -13,8 +13,9 @@
 //   out = avg_pool(x.pow(p), k, stride, 0, ceil_mode)
 //   (sign(out) * relu(abs(out))).mul(prod(k)).pow(1 / p)
 // float32/float64 compute each step in the element type; bfloat16 rounds
-// after every step as torch does; float16 (refused by torch) computes the
-// whole formula in float32 and rounds once. Known difference: for other p
+// after every step as torch does (including its scalar-tail rsqrt, see
+// PowBFloat16); float16 (refused by torch) computes the whole formula in
+// float32 and rounds once. Known difference: for other p
 // torch's vectorised pow (Sleef powf, 1 ulp) is used on 16-element blocks
 // and std::pow on the tail; we always use std::pow in double, rounded once,
 // so a result may differ from torch's by 1 ulp in that case only.

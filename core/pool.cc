@@ -178,12 +178,11 @@ AxisWindows AdaptiveAxisWindows(int64_t in, int64_t out) {
   w.end.resize(out);
   w.size.resize(out);
   for (int64_t o = 0; o < out; ++o) {
-    // ATen 1.13: (int64_t)std::floor((float)(a * c) / b) and the ceil
-    // counterpart; the float rounding is part of the semantics.
-    const float fin = static_cast<float>(Int128{o} * in);
-    const float fin1 = static_cast<float>(Int128{o + 1} * in);
-    w.begin[o] = static_cast<int64_t>(std::floor(fin / static_cast<float>(out)));
-    w.end[o] = static_cast<int64_t>(std::ceil(fin1 / static_cast<float>(out)));
+    // ATen 1.13's start_index/end_index: exact integer floor(o*in/out) and
+    // ceil((o+1)*in/out) (torch 1.13.1 verified on windows where a float32
+    // quotient would round differently).
+    w.begin[o] = static_cast<int64_t>(Int128{o} * in / out);
+    w.end[o] = static_cast<int64_t>((Int128{o + 1} * in + out - 1) / out);
     w.size[o] = w.end[o] - w.begin[o];
   }
   return w;

@@ -107,8 +107,8 @@ AxisWindows MaxAxisWindows(int64_t in, int64_t out, int64_t kernel,
 // both clipped to [0, in].
 AxisWindows AvgAxisWindows(int64_t in, int64_t out, int64_t kernel,
                            int64_t stride, int64_t pad);
-// adaptive pooling: [floor(o*in/out), ceil((o+1)*in/out)) evaluated in
-// float32, exactly as ATen 1.13's start_index/end_index do.
+// adaptive pooling: [floor(o*in/out), ceil((o+1)*in/out)) in exact
+// integer arithmetic, as ATen 1.13's start_index/end_index.
 AxisWindows AdaptiveAxisWindows(int64_t in, int64_t out);
 
 // Threads for this call: exec.num_threads, else ComputeThreads().

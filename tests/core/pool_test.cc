@@ -564,6 +564,23 @@ TEST(LpPool1d, OddNormOfNegativeWindowIsNan) {
   EXPECT_TRUE(std::isnan(Floats(r.output)[0]));
 }
 
+TEST(LpPool1d, BFloat16ScalarTailRoundsRsqrtTwiceLikeAten) {
+  // torch 1.13.1: lp_pool1d(bf16 [[5.125], [2.125]], -2, 1, 2, True) is
+  // [[5.125], [2.109375]]: outside whole 32-element vector blocks ATen's
+  // rsqrt is 1 / sqrt(x) in bfloat16 (float32 would give 2.125).
+  const std::vector<uint16_t> v = {FloatToBFloat16(5.125f).bits, FloatToBFloat16(2.125f).bits};
+  PoolArgs a = Window({1}, {2});
+  a.norm_type = -2;
+  a.ceil_mode = true;
+  PoolResult r = MustPool("lp_pool1d",
+                          Tensor::FromValues<uint16_t>(DType::kBFloat16, {2, 1},
+                                                       absl::MakeConstSpan(v)),
+                          a);
+  const uint16_t* o = r.output.data_as<uint16_t>();
+  EXPECT_EQ(BFloat16ToFloat(BFloat16{o[0]}), 5.125f);
+  EXPECT_EQ(BFloat16ToFloat(BFloat16{o[1]}), 2.109375f);
+}
+
 TEST(LpPool2d, IgnoresPaddingAndClipsCeilModeWindows) {
   PoolArgs a = Window({2}, {2}, {1});
   a.norm_type = 1;
@@ -639,6 +656,20 @@ TEST(AdaptiveMaxPool1d, NanWinsAndMinusInfinityKeepsWindowStart) {
   r = MustPool("adaptive_max_pool1d", F32({1, 1, 4}, {1, kNan, 3, kNan}), a);
   EXPECT_TRUE(std::isnan(Floats(r.output)[0]));
   EXPECT_THAT(Longs(*r.indices), ElementsAre(1, 3));
+}
+
+TEST(AdaptiveMaxPool1d, LongWindowsUseExactIntegerBounds) {
+  // in 108304, out 8819: o*in exceeds 2^24, where a float32 quotient would
+  // misplace 0.26% of the windows; torch 1.13.1 uses exact integers. On an
+  // increasing input the max index is each window's last element.
+  const int64_t in = 108304, out = 8819;
+  PoolArgs a = Adaptive({out});
+  a.return_indices = true;
+  PoolResult r = MustPool("adaptive_max_pool1d", Arange({1, 1, in}), a);
+  const std::vector<int64_t> idx = Longs(*r.indices);
+  for (int64_t o = 0; o < out; ++o) {
+    ASSERT_EQ(idx[o], ((o + 1) * in + out - 1) / out - 1) << o;
+  }
 }
 
 TEST(AdaptiveMaxPool2d, LargerOutputThanInputRepeatsValues) {
