@@ -463,6 +463,36 @@ def gen_large_adaptive_case(rng, case):
     return True
 
 
+def gen_signed_zero_case(rng, case):
+    """avg_pool of zeros with a negative divisor_override: torch's channels-
+    first kernels add the -0 quotient to a zeroed output (+0); only its
+    channels-last 2-d kernel (batched 4-d input) keeps -0."""
+    sd = rng.choice([1, 2, 3])
+    batched = rng.random() < 0.6
+    cl = rng.random() < 0.6
+    c = rng.randint(2, 5)
+    spatial = [rng.randint(2, 6) for _ in range(sd)]
+    k = [rng.randint(1, 2) for _ in range(sd)]
+    shape = ([2] if batched else []) + (spatial + [c] if cl else [c] + spatial)
+    x = torch.zeros(shape, dtype=torch.float32)
+    if rng.random() < 0.5:
+        x = -x
+    case.inputs = [x]
+    div = rng.choice([-1, -2, -3])
+    kv = {"kind": "pool", "op": f"avg_pool{sd}d", "kernel_size": fmt_list(k),
+          "padding": fmt_list([0] * sd), "ceil_mode": "false", "count_include_pad": "true"}
+    a = {"k": k, "s": None, "p": [0] * sd, "ceil": False, "cip": True, "div": None}
+    if sd > 1:
+        a["div"] = div
+        kv["divisor_override"] = str(div)
+    out = call_pool("avg_pool", sd, to_logical(x, batched, cl, sd), a)
+    kv["channels_last"] = fmt_bool(cl)
+    kv["expect"] = "ok"
+    case.expected = to_physical(out, batched, cl, sd)
+    case.kv = kv
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("outdir")
@@ -483,6 +513,8 @@ def main():
         force_error = rng.random() < 0.12
         if written % 120 == 7:
             ok = gen_large_adaptive_case(rng, case)
+        elif written % 40 == 23:
+            ok = gen_signed_zero_case(rng, case)
         elif rng.random() < 0.18:
             ok = gen_cat_case(rng, case, force_error)
         else:
