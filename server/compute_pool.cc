@@ -26,13 +26,23 @@ ComputePool::~ComputePool() {
 }
 
 bool ComputePool::TrySubmit(uint64_t work_bytes, Task task) {
+  const bool inline_task = RunsInline(work_bytes);
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (admitted_ >= max_concurrent_ || stopping_) return false;
     ++admitted_;
-    queue_.push_back(Item{work_bytes >= kParallelWorkBytes ? threads_ : 1, std::move(task)});
+    if (!inline_task) {
+      queue_.push_back(Item{work_bytes >= kParallelWorkBytes ? threads_ : 1, std::move(task)});
+    }
   }
-  cv_.notify_one();
+  if (!inline_task) {
+    cv_.notify_one();
+    return true;
+  }
+  std::move(task)(1);
+  task = nullptr;
+  std::lock_guard<std::mutex> lock(mu_);
+  --admitted_;
   return true;
 }
 

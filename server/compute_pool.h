@@ -8,6 +8,11 @@
 // At most `max_concurrent` tasks are admitted (queued or running) at once;
 // past that TrySubmit refuses, and the caller fails the RPC fast instead of
 // queueing without bound.
+//
+// Tiny tasks (at most kInlineWorkBytes) run on the submitting thread with
+// one thread and no OpenMP team: a hand-off to a worker (queue, wake-up,
+// context switch) costs more than such a kernel, and they still count
+// against max_concurrent.
 #ifndef POOLCAT_SERVER_COMPUTE_POOL_H_
 #define POOLCAT_SERVER_COMPUTE_POOL_H_
 
@@ -30,6 +35,8 @@ class ComputePool {
   // Work of at least this many bytes (inputs plus outputs) is worth more
   // than one thread; below it, fork/join overhead outweighs the gain.
   static constexpr uint64_t kParallelWorkBytes = uint64_t{256} << 10;
+  // Work of at most this many bytes runs inline (a few microseconds).
+  static constexpr uint64_t kInlineWorkBytes = uint64_t{16} << 10;
 
   // REQUIRES: threads >= 1, max_concurrent >= 1.
   ComputePool(int threads, int max_concurrent);
@@ -40,8 +47,12 @@ class ComputePool {
   ComputePool& operator=(const ComputePool&) = delete;
 
   // Admits `task` unless max_concurrent tasks are already admitted, in which
-  // case it returns false and `task` is destroyed without running.
+  // case it returns false and `task` is destroyed without running. Tiny work
+  // runs before TrySubmit returns; other work runs on a worker.
   bool TrySubmit(uint64_t work_bytes, Task task);
+
+  // Whether TrySubmit runs work of this size on the caller.
+  static bool RunsInline(uint64_t work_bytes) { return work_bytes <= kInlineWorkBytes; }
 
   int threads() const { return threads_; }
   int max_concurrent() const { return max_concurrent_; }

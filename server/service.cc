@@ -55,12 +55,43 @@ class ComputeReactor final : public grpc::ServerUnaryReactor {
   std::atomic<bool> cancelled_{false};
 };
 
-// Takes a compute slot for `work` (absl::Status(const ExecOptions&)) or
-// finishes the call RESOURCE_EXHAUSTED at once; the worker finishes it.
+grpc::Status BusyStatus(const ComputePool& pool) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      absl::StrCat("server is busy: ", pool.max_concurrent(),
+                                   " computations already admitted (--max_concurrent); retry "
+                                   "later"));
+}
+
+// Runs `work` (absl::Status(const ExecOptions&)) under a compute slot, or
+// finishes the call RESOURCE_EXHAUSTED at once when none is free.
+//
+// Tiny work runs right here (see ComputePool) and finishes through the
+// default reactor: a custom reactor with OnCancel costs gRPC an extra
+// operation per call, measurably more than a microsecond kernel, and such
+// work is over before a cancellation could matter. Other work gets a
+// ComputeReactor so the kernel stops when the call is cancelled or its
+// deadline passes, and a pool worker finishes the call.
 template <typename Work>
-void RunOnPool(ComputeReactor* reactor, uint64_t work_bytes, const Limits& limits,
-               ComputePool* pool, Metrics* metrics, Work work) {
+grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context, uint64_t work_bytes,
+                                  const Limits& limits, ComputePool* pool, Metrics* metrics,
+                                  Work work) {
   metrics->ComputationAdmitted();
+  if (ComputePool::RunsInline(work_bytes)) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    absl::Status status;
+    const bool admitted = pool->TrySubmit(work_bytes, [&](int num_threads) {
+      ExecOptions exec;
+      exec.max_elements = limits.max_elements;
+      exec.num_threads = num_threads;
+      status = work(exec);
+    });
+    metrics->ComputationDone();
+    if (!admitted) metrics->RejectedTooManyConcurrent();
+    reactor->Finish(admitted ? ToGrpcStatus(status) : BusyStatus(*pool));
+    return reactor;
+  }
+
+  auto* reactor = new ComputeReactor(context);
   const bool admitted = pool->TrySubmit(
       work_bytes,
       [reactor, metrics, max_elements = limits.max_elements,
@@ -82,11 +113,16 @@ void RunOnPool(ComputeReactor* reactor, uint64_t work_bytes, const Limits& limit
   if (!admitted) {
     metrics->ComputationDone();
     metrics->RejectedTooManyConcurrent();
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("server is busy: ", pool->max_concurrent(),
-                     " computations already admitted (--max_concurrent); retry later")));
+    reactor->Finish(BusyStatus(*pool));
   }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                    const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
 }
 
 }  // namespace
@@ -97,50 +133,40 @@ PoolCatService::PoolCatService(const Limits& limits, ComputePool* pool, Metrics*
 grpc::ServerUnaryReactor* PoolCatService::Pool(grpc::CallbackServerContext* context,
                                                const v1::PoolRequest* request,
                                                v1::PoolResponse* response) {
-  auto* reactor = new ComputeReactor(context);
   metrics_->BytesIn(static_cast<double>(request->input().data().size()));
   absl::StatusOr<PreparedPool> prepared = PreparePool(*request, limits_);
-  if (!prepared.ok()) {
-    reactor->Finish(ToGrpcStatus(prepared.status()));
-    return reactor;
-  }
+  if (!prepared.ok()) return FinishNow(context, prepared.status());
   const uint64_t work_bytes = prepared->work_bytes;
-  RunOnPool(reactor, work_bytes, limits_, pool_, metrics_,
-            [prepared = *std::move(prepared), response,
-             metrics = metrics_](const ExecOptions& exec) {
-              absl::Status status = ExecutePool(prepared, response, exec);
-              if (status.ok()) {
-                metrics->BytesOut(static_cast<double>(response->output().data().size() +
-                                                      response->indices().data().size()));
-              }
-              return status;
-            });
-  return reactor;
+  return Compute(context, work_bytes, limits_, pool_, metrics_,
+                 [prepared = *std::move(prepared), response,
+                  metrics = metrics_](const ExecOptions& exec) {
+                   absl::Status status = ExecutePool(prepared, response, exec);
+                   if (status.ok()) {
+                     metrics->BytesOut(static_cast<double>(response->output().data().size() +
+                                                           response->indices().data().size()));
+                   }
+                   return status;
+                 });
 }
 
 grpc::ServerUnaryReactor* PoolCatService::Concat(grpc::CallbackServerContext* context,
                                                  const v1::ConcatRequest* request,
                                                  v1::ConcatResponse* response) {
-  auto* reactor = new ComputeReactor(context);
   for (const v1::Tensor& t : request->tensors()) {
     metrics_->BytesIn(static_cast<double>(t.data().size()));
   }
   absl::StatusOr<PreparedConcat> prepared = PrepareConcat(*request, limits_);
-  if (!prepared.ok()) {
-    reactor->Finish(ToGrpcStatus(prepared.status()));
-    return reactor;
-  }
+  if (!prepared.ok()) return FinishNow(context, prepared.status());
   const uint64_t work_bytes = prepared->work_bytes;
-  RunOnPool(reactor, work_bytes, limits_, pool_, metrics_,
-            [prepared = *std::move(prepared), response,
-             metrics = metrics_](const ExecOptions& exec) {
-              absl::Status status = ExecuteConcat(prepared, response, exec);
-              if (status.ok()) {
-                metrics->BytesOut(static_cast<double>(response->output().data().size()));
-              }
-              return status;
-            });
-  return reactor;
+  return Compute(context, work_bytes, limits_, pool_, metrics_,
+                 [prepared = *std::move(prepared), response,
+                  metrics = metrics_](const ExecOptions& exec) {
+                   absl::Status status = ExecuteConcat(prepared, response, exec);
+                   if (status.ok()) {
+                     metrics->BytesOut(static_cast<double>(response->output().data().size()));
+                   }
+                   return status;
+                 });
 }
 
 grpc::ServerUnaryReactor* PoolCatService::Echo(grpc::CallbackServerContext* context,
