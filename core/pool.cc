@@ -204,12 +204,15 @@ absl::Status ParallelFor(int64_t units, int64_t unit_cost,
   if (__builtin_mul_overflow(units, std::max<int64_t>(unit_cost, 1), &total)) {
     total = std::numeric_limits<int64_t>::max();
   }
-  int threads = NumThreads(exec);
+  // More threads than cores only adds contention; cap absurd requests.
+  constexpr int kMaxThreads = 256;
+  int threads = std::min(NumThreads(exec), kMaxThreads);
   if (total < kSerialCost) threads = 1;
   int64_t chunks = std::max<int64_t>(int64_t{threads} * 4, total / kChunkCost);
   chunks = std::min(chunks, units);
   const int64_t chunk_units = (units + chunks - 1) / chunks;
   chunks = (units + chunk_units - 1) / chunk_units;
+  threads = static_cast<int>(std::min<int64_t>(threads, chunks));
 
   const std::atomic<bool>* cancel = exec.cancelled;
   std::atomic<bool> stopped{false};
