@@ -51,33 +51,23 @@ class Formatter {
       }
       return;
     }
+    // As torch/_tensor_str.py: the mode and the column width come from the
+    // finite non-zero values only.
     std::vector<double> finite_nonzero;
     for (int64_t i : shown) {
       double v = ElementAsDouble(t, i);
-      if (std::isfinite(v) && v != 0) finite_nonzero.push_back(std::fabs(v));
+      if (std::isfinite(v) && v != 0) finite_nonzero.push_back(v);
     }
-    for (int64_t i : shown) {
-      double v = ElementAsDouble(t, i);
-      if (std::isfinite(v) && v != std::ceil(v)) int_mode_ = false;
+    if (finite_nonzero.empty()) return;
+    double lo = std::fabs(finite_nonzero[0]), hi = lo;
+    for (double v : finite_nonzero) {
+      if (v != std::ceil(v)) int_mode_ = false;
+      lo = std::min(lo, std::fabs(v));
+      hi = std::max(hi, std::fabs(v));
     }
-    double lo = 0, hi = 0;
-    if (!finite_nonzero.empty()) {
-      lo = *std::min_element(finite_nonzero.begin(), finite_nonzero.end());
-      hi = *std::max_element(finite_nonzero.begin(), finite_nonzero.end());
-      sci_mode_ = hi / lo > 1000.0 || hi > 1e8 || (!int_mode_ && lo < 1e-4);
-    }
-    for (int64_t i : shown) {
-      double v = ElementAsDouble(t, i);
-      std::string s;
-      if (sci_mode_) {
-        s = absl::StrFormat("%.*e", kPrecision, v);
-      } else if (int_mode_) {
-        s = absl::StrFormat("%.0f", v);
-        if (std::isfinite(v)) s += ".";
-      } else {
-        s = absl::StrFormat("%.*f", kPrecision, v);
-      }
-      width_ = std::max(width_, static_cast<int>(PythonSpecials(s).size()));
+    sci_mode_ = hi / lo > 1000.0 || hi > 1e8 || (!int_mode_ && lo < 1e-4);
+    for (double v : finite_nonzero) {
+      width_ = std::max(width_, static_cast<int>(FormatValue(v).size()));
     }
   }
 
@@ -88,16 +78,7 @@ class Formatter {
     if (!floating_) {
       s = Raw(t, i);
     } else {
-      double v = ElementAsDouble(t, i);
-      if (sci_mode_) {
-        s = absl::StrFormat("%.*e", kPrecision, v);
-      } else if (int_mode_) {
-        s = absl::StrFormat("%.0f", v);
-        if (std::isfinite(v)) s += ".";
-      } else {
-        s = absl::StrFormat("%.*f", kPrecision, v);
-      }
-      s = PythonSpecials(s);
+      s = FormatValue(ElementAsDouble(t, i));
     }
     if (static_cast<int>(s.size()) < width_) {
       s.insert(0, width_ - s.size(), ' ');
@@ -106,6 +87,19 @@ class Formatter {
   }
 
  private:
+  std::string FormatValue(double v) const {
+    std::string s;
+    if (sci_mode_) {
+      s = absl::StrFormat("%.*e", kPrecision, v);
+    } else if (int_mode_) {
+      s = absl::StrFormat("%.0f", v);
+      if (std::isfinite(v)) s += ".";
+    } else {
+      s = absl::StrFormat("%.*f", kPrecision, v);
+    }
+    return PythonSpecials(s);
+  }
+
   // printf spells non-finite values "nan"/"inf" as Python does, but may add
   // a sign to NaN; Python never does.
   static std::string PythonSpecials(std::string s) {
@@ -117,6 +111,8 @@ class Formatter {
     if (dtype_ == DType::kBool) {
       return t.data_as<uint8_t>()[i] != 0 ? "True" : "False";
     }
+    // int64 read as such: a double would round values past 2^53.
+    if (dtype_ == DType::kInt64) return absl::StrCat(t.data_as<int64_t>()[i]);
     return absl::StrCat(static_cast<int64_t>(ElementAsDouble(t, i)));
   }
 

@@ -138,14 +138,15 @@ class Reflection(unittest.TestCase):
 class Health(unittest.TestCase):
 
     def test_check_reports_serving(self):
-        with PoolcatServer() as server, grpc.insecure_channel(server.address) as ch:
-            check = ch.unary_unary(HEALTH_CHECK)
-            self.assertEqual(health_status(check(b"", timeout=RPC_TIMEOUT)), SERVING)
-            self.assertEqual(health_status(check(string_field(1, "poolcat.v1.PoolCat"),
-                                                 timeout=RPC_TIMEOUT)), SERVING)
-            with self.assertRaises(grpc.RpcError) as error:
-                check(string_field(1, "no.such.Service"), timeout=RPC_TIMEOUT)
-            self.assertEqual(error.exception.code(), grpc.StatusCode.NOT_FOUND)
+        with PoolcatServer() as server:
+            with grpc.insecure_channel(server.address) as ch:
+                check = ch.unary_unary(HEALTH_CHECK)
+                self.assertEqual(health_status(check(b"", timeout=RPC_TIMEOUT)), SERVING)
+                self.assertEqual(health_status(check(string_field(1, "poolcat.v1.PoolCat"),
+                                                     timeout=RPC_TIMEOUT)), SERVING)
+                with self.assertRaises(grpc.RpcError) as error:
+                    check(string_field(1, "no.such.Service"), timeout=RPC_TIMEOUT)
+                self.assertEqual(error.exception.code(), grpc.StatusCode.NOT_FOUND)
             self.assertEqual(server.stop(), 0)
 
     def test_watch_sees_not_serving_when_shutdown_starts(self):

@@ -81,8 +81,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   std::string seen;
   const absl::Time give_up = absl::Now() + timeout;
   while (true) {
-    size_t at = seen.find(kListeningPhrase);
-    if (at != std::string::npos && seen.find('\n', at) != std::string::npos) {
+    size_t at = absl::string_view(seen).find(kListeningPhrase);
+    if (at != absl::string_view::npos && seen.find('\n', at) != std::string::npos) {
       absl::string_view line = absl::string_view(seen).substr(at);
       line = line.substr(0, line.find('\n'));
       line.remove_prefix(kListeningPhrase.size());
