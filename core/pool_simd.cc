@@ -241,17 +241,21 @@ void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
-// dst[c] = fold of MaxStep over src[i * stride + c], i < count, for one
-// vector of channels at c (-inf when count is 0).
-template <class D>
+// dst[c] = fold of MaxStep over src[i * stride + c], i < count, for K
+// vectors of channels at c (-inf when count is 0).
+template <int K, class D>
 HWY_INLINE void FoldMaxAt(D d, const float* HWY_RESTRICT src, int64_t count,
                           int64_t stride, float* HWY_RESTRICT dst) {
-  hn::Vec<D> acc = hn::Set(d, -__builtin_inff());
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<D> acc[K];
+  for (int k = 0; k < K; ++k) acc[k] = hn::Set(d, -__builtin_inff());
   if (count > 0) {
-    acc = hn::LoadU(d, src);
-    for (int64_t i = 1; i < count; ++i) acc = MaxStep(acc, hn::LoadU(d, src + i * stride));
+    for (int k = 0; k < K; ++k) acc[k] = hn::LoadU(d, src + k * n);
+    for (int64_t i = 1; i < count; ++i) {
+      for (int k = 0; k < K; ++k) acc[k] = MaxStep(acc[k], hn::LoadU(d, src + i * stride + k * n));
+    }
   }
-  hn::StoreU(acc, d, dst);
+  for (int k = 0; k < K; ++k) hn::StoreU(acc[k], d, dst + k * n);
 }
 
 void FoldMaxChannels(const float* HWY_RESTRICT src, int64_t count, int64_t stride,
@@ -259,9 +263,10 @@ void FoldMaxChannels(const float* HWY_RESTRICT src, int64_t count, int64_t strid
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   int64_t c = 0;
-  for (; c + n <= channels; c += n) FoldMaxAt(d, src + c, count, stride, dst + c);
+  for (; c + 4 * n <= channels; c += 4 * n) FoldMaxAt<4>(d, src + c, count, stride, dst + c);
+  for (; c + n <= channels; c += n) FoldMaxAt<1>(d, src + c, count, stride, dst + c);
   const D1 d1;
-  for (; c < channels; ++c) FoldMaxAt(d1, src + c, count, stride, dst + c);
+  for (; c < channels; ++c) FoldMaxAt<1>(d1, src + c, count, stride, dst + c);
 }
 
 // Channels-last max_pool over units [u0, u1) of (image, band): the window
@@ -295,6 +300,40 @@ void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
+// K vectors of outputs [x, x + K * lanes) of one channels-first avg_pool
+// row: each lane sums its window in row-major order. K independent sums
+// keep the adder pipeline full. `rows` + r * row_len is padded input row r.
+template <int K>
+HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
+                            int64_t row_len, Range win, int64_t x,
+                            const float* HWY_RESTRICT div, float* HWY_RESTRICT orow) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t kw = job.kw;
+  hn::Vec<DF> sum[K];
+  for (int k = 0; k < K; ++k) sum[k] = hn::Zero(d);
+  for (int64_t r = win.begin; r < win.end; ++r) {
+    const float* p = rows + r * row_len;
+    if (job.sw == 2) {
+      for (int64_t j = 0; j < kw; j += 2) {
+        for (int k = 0; k < K; ++k) {
+          hn::Vec<DF> even, odd;
+          hn::LoadInterleaved2(d, p + 2 * (x + k * n) + j, even, odd);
+          sum[k] = sum[k] + even;
+          if (j + 1 < kw) sum[k] = sum[k] + odd;
+        }
+      }
+    } else {
+      for (int64_t j = 0; j < kw; ++j) {
+        for (int k = 0; k < K; ++k) sum[k] = sum[k] + hn::LoadU(d, p + x + k * n + j);
+      }
+    }
+  }
+  for (int k = 0; k < K; ++k) {
+    const int64_t at = x + k * n;
+    StoreFirst(d, sum[k] / hn::LoadU(d, div + at), job.ow - at, orow + at);
+  }
+}
+
 // Channels-first avg_pool over units [u0, u1) of (plane, band).
 void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const DF d;
@@ -305,7 +344,6 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
   auto rows = hwy::AllocateAligned<float>(static_cast<size_t>(band_rows * row_len));
   // Zero margins stay zero: only [pw, pw + iw) of a row is ever rewritten.
   std::memset(rows.get(), 0, static_cast<size_t>(band_rows * row_len) * sizeof(float));
-  const int64_t kw = job.kw;
   for (int64_t u = u0; u < u1; ++u) {
     const int64_t plane = u / job.bands;
     const int64_t y0 = (u % job.bands) * job.band;
@@ -321,38 +359,32 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
       const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
       const float* div = job.divisors + y * job.ow;
       float* orow = op + y * job.ow;
-      for (int64_t x = 0; x < job.ow; x += n) {
-        hn::Vec<DF> sum = hn::Zero(d);
-        for (int64_t r = win.begin; r < win.end; ++r) {
-          const float* p = rows.get() + (r - band.begin) * row_len;
-          if (job.sw == 2) {
-            const float* base = p + 2 * x;
-            for (int64_t j = 0; j < kw; j += 2) {
-              hn::Vec<DF> even, odd;
-              hn::LoadInterleaved2(d, base + j, even, odd);
-              sum = sum + even;
-              if (j + 1 < kw) sum = sum + odd;
-            }
-          } else {
-            for (int64_t j = 0; j < kw; ++j) sum = sum + hn::LoadU(d, p + x + j);
-          }
-        }
-        StoreFirst(d, sum / hn::LoadU(d, div + x), job.ow - x, orow + x);
+      const float* band_rows_ptr = rows.get() - band.begin * row_len;
+      int64_t x = 0;
+      for (; x + 4 * n <= job.ow; x += 4 * n) {
+        AvgRowBlock<4>(d, job, band_rows_ptr, row_len, win, x, div, orow);
       }
+      for (; x < job.ow; x += n) AvgRowBlock<1>(d, job, band_rows_ptr, row_len, win, x, div, orow);
     }
   }
 }
 
-template <class D>
+// K vectors of channels of one channels-last avg_pool output.
+template <int K, class D>
 HWY_INLINE void AvgAt(D d, const float* HWY_RESTRICT in, const Pool2dJob& job,
                       Range rows, Range cols, float divisor, float* HWY_RESTRICT dst) {
   const int64_t ch = job.channels;
-  hn::Vec<D> sum = hn::Zero(d);
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<D> sum[K];
+  for (int k = 0; k < K; ++k) sum[k] = hn::Zero(d);
   for (int64_t r = rows.begin; r < rows.end; ++r) {
     const float* p = in + (r * job.iw) * ch;
-    for (int64_t x = cols.begin; x < cols.end; ++x) sum = sum + hn::LoadU(d, p + x * ch);
+    for (int64_t x = cols.begin; x < cols.end; ++x) {
+      for (int k = 0; k < K; ++k) sum[k] = sum[k] + hn::LoadU(d, p + x * ch + k * n);
+    }
   }
-  hn::StoreU(sum / hn::Set(d, divisor), d, dst);
+  const hn::Vec<D> div = hn::Set(d, divisor);
+  for (int k = 0; k < K; ++k) hn::StoreU(sum[k] / div, d, dst + k * n);
 }
 
 // Channels-last avg_pool over units [u0, u1) of (image, band).
@@ -374,32 +406,47 @@ void AvgPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
         const float divisor = job.divisors[y * job.ow + x];
         float* dst = op + (y * job.ow + x) * ch;
         int64_t c = 0;
-        for (; c + n <= ch; c += n) AvgAt(d, ip + c, job, rows, cols, divisor, dst + c);
-        for (; c < ch; ++c) AvgAt(d1, ip + c, job, rows, cols, divisor, dst + c);
+        for (; c + 4 * n <= ch; c += 4 * n) AvgAt<4>(d, ip + c, job, rows, cols, divisor, dst + c);
+        for (; c + n <= ch; c += n) AvgAt<1>(d, ip + c, job, rows, cols, divisor, dst + c);
+        for (; c < ch; ++c) AvgAt<1>(d1, ip + c, job, rows, cols, divisor, dst + c);
       }
     }
   }
 }
 
-// ATen's multi_row_sum for every lane of a vector (see cascade_sum-inl.h).
-template <class D, class Load>
-HWY_INLINE hn::Vec<D> CascadeRows(D d, int64_t size, const Load& load) {
+// K vectors added lane-wise: lets the cascade below run K independent
+// chains of channels at once.
+template <class D, int K>
+struct Multi {
+  hn::Vec<D> v[K];
+};
+template <class D, int K>
+HWY_INLINE Multi<D, K> operator+(const Multi<D, K>& a, const Multi<D, K>& b) {
+  Multi<D, K> r;
+  for (int k = 0; k < K; ++k) r.v[k] = a.v[k] + b.v[k];
+  return r;
+}
+
+// ATen's multi_row_sum for every lane (see cascade_sum-inl.h); V is a
+// vector or a Multi, `zero` its zero.
+template <class V, class Load>
+HWY_INLINE V CascadeRows(const V& zero, int64_t size, const Load& load) {
   constexpr int64_t kLevels = 4;
   const int64_t level_power = CeilLog2(size) / kLevels > 4 ? CeilLog2(size) / kLevels : 4;
   const int64_t level_step = int64_t{1} << level_power;
   const int64_t level_mask = level_step - 1;
-  hn::Vec<D> acc0 = hn::Zero(d), acc1 = hn::Zero(d), acc2 = hn::Zero(d), acc3 = hn::Zero(d);
+  V acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
   int64_t i = 0;
   while (i + level_step <= size) {
     for (int64_t j = 0; j < level_step; ++j, ++i) acc0 = acc0 + load(i);
     acc1 = acc1 + acc0;
-    acc0 = hn::Zero(d);
+    acc0 = zero;
     if ((i & (level_mask << level_power)) != 0) continue;
     acc2 = acc2 + acc1;
-    acc1 = hn::Zero(d);
+    acc1 = zero;
     if ((i & (level_mask << (2 * level_power))) != 0) continue;
     acc3 = acc3 + acc2;
-    acc2 = hn::Zero(d);
+    acc2 = zero;
   }
   for (; i < size; ++i) acc0 = acc0 + load(i);
   acc0 = acc0 + acc1;
@@ -408,14 +455,14 @@ HWY_INLINE hn::Vec<D> CascadeRows(D d, int64_t size, const Load& load) {
 }
 
 // ATen's row_sum for every lane: four interleaved cascades, then the tail.
-template <class D, class Load>
-HWY_INLINE hn::Vec<D> RowSum(D d, int64_t size, const Load& load) {
+template <class V, class Load>
+HWY_INLINE V RowSum(const V& zero, int64_t size, const Load& load) {
   constexpr int64_t kIlp = 4;
   const int64_t size_ilp = size / kIlp;
-  hn::Vec<D> p0 = CascadeRows(d, size_ilp, [&](int64_t i) { return load(i * kIlp + 0); });
-  const hn::Vec<D> p1 = CascadeRows(d, size_ilp, [&](int64_t i) { return load(i * kIlp + 1); });
-  const hn::Vec<D> p2 = CascadeRows(d, size_ilp, [&](int64_t i) { return load(i * kIlp + 2); });
-  const hn::Vec<D> p3 = CascadeRows(d, size_ilp, [&](int64_t i) { return load(i * kIlp + 3); });
+  V p0 = CascadeRows(zero, size_ilp, [&](int64_t i) { return load(i * kIlp + 0); });
+  const V p1 = CascadeRows(zero, size_ilp, [&](int64_t i) { return load(i * kIlp + 1); });
+  const V p2 = CascadeRows(zero, size_ilp, [&](int64_t i) { return load(i * kIlp + 2); });
+  const V p3 = CascadeRows(zero, size_ilp, [&](int64_t i) { return load(i * kIlp + 3); });
   for (int64_t i = size_ilp * kIlp; i < size; ++i) p0 = p0 + load(i);
   p0 = p0 + p1;
   p0 = p0 + p2;
@@ -435,21 +482,32 @@ void GlobalAvgCF(const GlobalJob& job, int64_t p0, int64_t p1) {
     const float* x = job.in + p * size;
     float result = 0.0f;
     for (int64_t k = vec_count * 8; k < size; ++k) result += x[k];
-    hn::Store(RowSum(d8, vec_count, [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }), d8,
-              lanes);
+    hn::Store(
+        RowSum(hn::Zero(d8), vec_count, [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }),
+        d8, lanes);
     for (size_t lane = 0; lane < hn::Lanes(d8); ++lane) result += lanes[lane];
     // The sum lands in a zero-filled output first (-0 becomes +0).
     job.out[p] = (0.0f + result) / count;
   }
 }
 
-template <class D>
+// K vectors of channels at x of a (size, stride) block: the sum over the
+// positions as ATen orders it, then the mean.
+template <int K, class D>
 HWY_INLINE void GlobalChannelsAt(D d, const float* HWY_RESTRICT x, int64_t size,
                                  int64_t stride, bool cascade, float count,
                                  float* HWY_RESTRICT dst) {
-  const auto load = [&](int64_t i) { return hn::LoadU(d, x + i * stride); };
-  const hn::Vec<D> sum = cascade ? CascadeRows(d, size, load) : RowSum(d, size, load);
-  hn::StoreU((hn::Zero(d) + sum) / hn::Set(d, count), d, dst);
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  Multi<D, K> zero;
+  for (int k = 0; k < K; ++k) zero.v[k] = hn::Zero(d);
+  const auto load = [&](int64_t i) {
+    Multi<D, K> m;
+    for (int k = 0; k < K; ++k) m.v[k] = hn::LoadU(d, x + i * stride + k * n);
+    return m;
+  };
+  const Multi<D, K> sum = cascade ? CascadeRows(zero, size, load) : RowSum(zero, size, load);
+  const hn::Vec<D> div = hn::Set(d, count);
+  for (int k = 0; k < K; ++k) hn::StoreU((hn::Zero(d) + sum.v[k]) / div, d, dst + k * n);
 }
 
 // Global average pooling, channels-last, images [i0, i1). Per channel ATen
@@ -469,10 +527,15 @@ void GlobalAvgCL(const GlobalJob& job, int64_t i0, int64_t i1) {
     for (const bool cascade : {true, false}) {
       const Range part = cascade ? Range{0, grouped} : Range{grouped, ch};
       int64_t c = part.begin;
-      for (; c + n <= part.end; c += n) {
-        GlobalChannelsAt(d, x + c, job.size, ch, cascade, count, out + c);
+      for (; c + 4 * n <= part.end; c += 4 * n) {
+        GlobalChannelsAt<4>(d, x + c, job.size, ch, cascade, count, out + c);
       }
-      for (; c < part.end; ++c) GlobalChannelsAt(d1, x + c, job.size, ch, cascade, count, out + c);
+      for (; c + n <= part.end; c += n) {
+        GlobalChannelsAt<1>(d, x + c, job.size, ch, cascade, count, out + c);
+      }
+      for (; c < part.end; ++c) {
+        GlobalChannelsAt<1>(d1, x + c, job.size, ch, cascade, count, out + c);
+      }
     }
   }
 }
