@@ -517,6 +517,47 @@ TEST(AvgPool2d, ChannelsLastEqualsPermutedChannelsFirst) {
   EXPECT_EQ(Floats(cl.output), Floats(ToChannelsLast(cf.output)));
 }
 
+TEST(ChannelsLast, EqualsPermutedChannelsFirstForEveryOpAndRank) {
+  // Adaptive average pooling is left out on purpose: torch's channels-last
+  // kernels round some of its divisions differently (see adaptive_pool.h).
+  struct Case {
+    const char* op;
+    std::vector<int64_t> shape;
+    PoolArgs args;
+  };
+  PoolArgs max_args = Window({3}, {2}, {1});
+  max_args.return_indices = true;
+  max_args.ceil_mode = true;
+  PoolArgs avg_args = Window({2}, {1}, {1});
+  avg_args.count_include_pad = false;
+  PoolArgs lp_args = Window({2}, {1});
+  PoolArgs amax_args = Adaptive({3});
+  amax_args.return_indices = true;
+  const std::vector<Case> cases = {
+      {"max_pool1d", {2, 5, 9}, max_args},          {"max_pool2d", {2, 5, 7, 6}, max_args},
+      {"max_pool3d", {2, 5, 4, 5, 6}, max_args},    {"avg_pool1d", {2, 5, 9}, avg_args},
+      {"avg_pool3d", {2, 5, 4, 5, 6}, avg_args},    {"lp_pool1d", {2, 5, 9}, lp_args},
+      {"lp_pool2d", {2, 5, 7, 6}, lp_args},         {"adaptive_max_pool1d", {2, 5, 9}, amax_args},
+      {"adaptive_max_pool2d", {2, 5, 7, 6}, amax_args},
+      {"adaptive_max_pool3d", {2, 5, 4, 5, 6}, amax_args}};
+  for (const Case& c : cases) {
+    const Tensor x = Noise(c.shape, 7);
+    PoolResult cf = MustPool(c.op, x, c.args);
+    PoolArgs cl_args = c.args;
+    cl_args.channels_last = true;
+    PoolResult cl = MustPool(c.op, ToChannelsLast(x), cl_args);
+    EXPECT_EQ(Floats(cl.output), Floats(ToChannelsLast(cf.output))) << c.op;
+    if (cf.indices.has_value()) {
+      // Compare indices through the same permutation, as floats (exact).
+      std::vector<float> as_float;
+      for (int64_t v : Longs(*cf.indices)) as_float.push_back(static_cast<float>(v));
+      std::vector<float> cl_idx;
+      for (int64_t v : Longs(*cl.indices)) cl_idx.push_back(static_cast<float>(v));
+      EXPECT_EQ(cl_idx, Floats(ToChannelsLast(F32(cf.indices->shape(), as_float)))) << c.op;
+    }
+  }
+}
+
 TEST(AvgPool2d, ResultsDoNotDependOnThreadCount) {
   const Tensor x = Noise({4, 8, 64, 64}, 4);
   ExecOptions one, two;
