@@ -20,6 +20,7 @@
 //  * Global average pooling replays ATen's cascade sum (cascade_sum-inl.h)
 //    lane by lane, with the same association order.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -112,10 +113,13 @@ HWY_INLINE V MaxStep(V best, V v) {
 #endif
 }
 
-// Brings `bytes` starting at p towards L1 ahead of use.
-HWY_INLINE void PrefetchBytes(const void* p, int64_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (int64_t i = 0; i < bytes; i += 64) hwy::Prefetch(c + i);
+// Channels-first input is read once, row after row, plane after plane:
+// keep the row kPrefetchRows ahead in flight. Past the plane's end this is
+// the next plane (the next unit's data); past the tensor's end a prefetch
+// is harmless (it never faults).
+HWY_INLINE void PrefetchRowAhead(const float* plane, int64_t row, int64_t width) {
+  const char* c = reinterpret_cast<const char*>(plane + (row + kPrefetchRows) * width);
+  for (int64_t i = 0; i < width * 4; i += 64) hwy::Prefetch(c + i);
 }
 
 // Stores the first `count` lanes of v (all when count >= Lanes).
@@ -216,16 +220,15 @@ void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
     const float* ip = job.in + plane * job.ih * job.iw;
     float* op = job.out + plane * job.oh * job.ow;
     const Range band = BandRows(job, y0, y1);
-    for (int64_t r = band.begin; r < band.end; ++r) {
-      // The input is read once, row after row: keep a few rows in flight.
-      if (r + kPrefetchRows < band.end) {
-        PrefetchBytes(ip + (r + kPrefetchRows) * job.iw, job.iw * 4);
-      }
-      std::memcpy(padded + job.pw, ip + r * job.iw, static_cast<size_t>(job.iw) * sizeof(float));
-      RowMax(job, owr, padded, t0, t1, rows.get() + (r - band.begin) * owr);
-    }
+    int64_t next_row = band.begin;  // input rows are reduced just in time
     for (int64_t y = y0; y < y1; ++y) {
       const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
+      for (; next_row < win.end; ++next_row) {
+        const int64_t r = next_row;
+        PrefetchRowAhead(ip, r, job.iw);
+        std::memcpy(padded + job.pw, ip + r * job.iw, static_cast<size_t>(job.iw) * sizeof(float));
+        RowMax(job, owr, padded, t0, t1, rows.get() + (r - band.begin) * owr);
+      }
       float* orow = op + y * job.ow;
       for (int64_t x = 0; x < job.ow; x += n) {
         hn::Vec<DF> acc = hn::Set(d, neg_inf);
@@ -351,20 +354,29 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
     const float* ip = job.in + plane * job.ih * job.iw;
     float* op = job.out + plane * job.oh * job.ow;
     const Range band = BandRows(job, y0, y1);
-    for (int64_t r = band.begin; r < band.end; ++r) {
-      std::memcpy(rows.get() + (r - band.begin) * row_len + job.pw, ip + r * job.iw,
-                  static_cast<size_t>(job.iw) * sizeof(float));
-    }
+    int64_t next_row = band.begin;  // input rows are copied just in time
     for (int64_t y = y0; y < y1; ++y) {
       const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
+      for (; next_row < win.end; ++next_row) {
+        const int64_t r = next_row;
+        PrefetchRowAhead(ip, r, job.iw);
+        std::memcpy(rows.get() + (r - band.begin) * row_len + job.pw, ip + r * job.iw,
+                    static_cast<size_t>(job.iw) * sizeof(float));
+      }
       const float* div = job.divisors + y * job.ow;
       float* orow = op + y * job.ow;
       const float* band_rows_ptr = rows.get() - band.begin * row_len;
-      int64_t x = 0;
-      for (; x + 4 * n <= job.ow; x += 4 * n) {
-        AvgRowBlock<4>(d, job, band_rows_ptr, row_len, win, x, div, orow);
+      for (int64_t x = 0; x < job.ow;) {
+        // Up to four vectors at once, the last group as wide as needed.
+        const int64_t vectors = std::min<int64_t>(4, (job.ow - x + n - 1) / n);
+        switch (vectors) {
+          case 4: AvgRowBlock<4>(d, job, band_rows_ptr, row_len, win, x, div, orow); break;
+          case 3: AvgRowBlock<3>(d, job, band_rows_ptr, row_len, win, x, div, orow); break;
+          case 2: AvgRowBlock<2>(d, job, band_rows_ptr, row_len, win, x, div, orow); break;
+          default: AvgRowBlock<1>(d, job, band_rows_ptr, row_len, win, x, div, orow); break;
+        }
+        x += vectors * n;
       }
-      for (; x < job.ow; x += n) AvgRowBlock<1>(d, job, band_rows_ptr, row_len, win, x, div, orow);
     }
   }
 }
