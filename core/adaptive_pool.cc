@@ -1,5 +1,6 @@
 #include "core/adaptive_pool.h"
 
+#include <algorithm>
 #include <type_traits>
 
 #include "core/cascade_sum-inl.h"
@@ -92,10 +93,19 @@ absl::Status GlobalMean(const PoolPlan& plan, const T* in, T* out,
     return Elem<T>::Store(stored / count);
   };
   if (plan.channels_last && channels > 1) {
-    return ParallelFor(g.batch * channels, size, exec, [&](int64_t u0, int64_t u1) {
+    // Units are blocks of up to kMaxLanes channels of one sample, never
+    // straddling the boundary between the two summation orders.
+    const int64_t split = CascadeChannels<T>(channels);
+    const int64_t head_blocks = (split + kMaxLanes - 1) / kMaxLanes;
+    const int64_t blocks = head_blocks + (channels - split + kMaxLanes - 1) / kMaxLanes;
+    return ParallelFor(g.batch * blocks, size * kMaxLanes, exec, [&](int64_t u0, int64_t u1) {
+      Acc sums[kMaxLanes];
       for (int64_t u = u0; u < u1; ++u) {
-        const int64_t n = u / channels, c = u % channels;
-        out[u] = finish(StridedChannelSum<T>(in + n * size * channels, size, channels, c));
+        const int64_t n = u / blocks, b = u % blocks;
+        const int64_t c0 = b < head_blocks ? b * kMaxLanes : split + (b - head_blocks) * kMaxLanes;
+        const int64_t c1 = std::min(b < head_blocks ? split : channels, c0 + kMaxLanes);
+        StridedChannelSums<T>(in + n * size * channels, size, channels, c0, c1, sums);
+        for (int64_t c = c0; c < c1; ++c) out[n * channels + c] = finish(sums[c - c0]);
       }
     });
   }

@@ -31,42 +31,58 @@ inline int64_t CeilLog2(int64_t x) {
   return 64 - __builtin_clzll(static_cast<unsigned long long>(x - 1));
 }
 
-// multi_row_sum for one lane: sums load(0..size-1) in chunks of
-// 2^level_power, carrying partial sums up four levels.
-template <typename Acc, typename Load>
-Acc CascadeRows(int64_t size, Load load) {
-  constexpr int64_t kLevels = 4;
+// Most sums computed side by side (lanes): a vector's width in the
+// contiguous case, a block of channels in the channels-last case.
+inline constexpr int64_t kMaxLanes = 32;
+inline constexpr int64_t kLevels = 4;  // multi_row_sum's cascade depth
+inline constexpr int64_t kIlp = 4;     // row_sum's interleaving factor
+
+// multi_row_sum for `lanes` independent sums at once: add_row(i, acc) adds
+// row i's `lanes` values into acc[0, lanes). Rows are summed in chunks of
+// 2^level_power whose partial sums are carried up four levels. `acc` holds
+// kLevels * lanes values; the sums end in acc[0, lanes).
+template <typename Acc, typename AddRow>
+void CascadeLanes(int64_t size, int64_t lanes, AddRow add_row, Acc* acc) {
   const int64_t level_power = std::max<int64_t>(4, CeilLog2(size) / kLevels);
   const int64_t level_step = int64_t{1} << level_power;
   const int64_t level_mask = level_step - 1;
-  Acc acc[kLevels] = {Acc(0), Acc(0), Acc(0), Acc(0)};
+  std::fill(acc, acc + kLevels * lanes, Acc(0));
   int64_t i = 0;
   while (i + level_step <= size) {
-    for (int64_t j = 0; j < level_step; ++j, ++i) acc[0] += load(i);
+    for (int64_t j = 0; j < level_step; ++j, ++i) add_row(i, acc);
     for (int64_t j = 1; j < kLevels; ++j) {
-      acc[j] += acc[j - 1];
-      acc[j - 1] = Acc(0);
+      Acc* up = acc + j * lanes;
+      Acc* down = acc + (j - 1) * lanes;
+      for (int64_t l = 0; l < lanes; ++l) {
+        up[l] += down[l];
+        down[l] = Acc(0);
+      }
       if ((i & (level_mask << (j * level_power))) != 0) break;
     }
   }
-  for (; i < size; ++i) acc[0] += load(i);
-  for (int64_t j = 1; j < kLevels; ++j) acc[0] += acc[j];
-  return acc[0];
+  for (; i < size; ++i) add_row(i, acc);
+  for (int64_t j = 1; j < kLevels; ++j) {
+    for (int64_t l = 0; l < lanes; ++l) acc[l] += acc[j * lanes + l];
+  }
 }
 
-// row_sum for one lane: four interleaved cascades, the tail, then the four
-// partial sums in order.
-template <typename Acc, typename Load>
-Acc RowSum(int64_t size, Load load) {
-  constexpr int64_t kIlp = 4;
+// row_sum for `lanes` independent sums: kIlp interleaved cascades (row i
+// goes to cascade i % kIlp), the leftover rows into the first, then the
+// cascades added in order. add_row as for CascadeLanes; `work` holds
+// kLevels * kIlp * lanes values; the sums end in work[0, lanes).
+template <typename Acc, typename AddRow>
+void RowSumLanes(int64_t size, int64_t lanes, AddRow add_row, Acc* work) {
   const int64_t size_ilp = size / kIlp;
-  Acc partial[kIlp];
-  for (int64_t k = 0; k < kIlp; ++k) {
-    partial[k] = CascadeRows<Acc>(size_ilp, [&](int64_t i) { return load(i * kIlp + k); });
+  CascadeLanes<Acc>(
+      size_ilp, kIlp * lanes,
+      [&](int64_t i, Acc* acc) {
+        for (int64_t k = 0; k < kIlp; ++k) add_row(i * kIlp + k, acc + k * lanes);
+      },
+      work);
+  for (int64_t i = size_ilp * kIlp; i < size; ++i) add_row(i, work);
+  for (int64_t k = 1; k < kIlp; ++k) {
+    for (int64_t l = 0; l < lanes; ++l) work[l] += work[k * lanes + l];
   }
-  for (int64_t i = size_ilp * kIlp; i < size; ++i) partial[0] += load(i);
-  for (int64_t k = 1; k < kIlp; ++k) partial[0] += partial[k];
-  return partial[0];
 }
 
 // AVX2 vector shapes per element type: kLoad elements per Vectorized<T>
@@ -98,32 +114,59 @@ typename Elem<T>::Acc ContiguousSum(const T* x, int64_t size) {
   using Acc = typename Elem<T>::Acc;
   constexpr int64_t kLoad = SumVec<T>::kLoad;
   constexpr int64_t kLanes = SumVec<T>::kLanes;
+  Acc work[kLevels * kIlp * kLanes];
   if (size < kLoad) {
-    return RowSum<Acc>(size, [&](int64_t i) { return Elem<T>::Load(x[i]); });
+    // scalar_inner_sum: one lane over the elements.
+    RowSumLanes<Acc>(
+        size, 1, [&](int64_t i, Acc* acc) { acc[0] += Elem<T>::Load(x[i]); }, work);
+    return work[0];
   }
+  // vectorized_inner_sum: row_sum over whole vectors, then the scalar tail,
+  // then the vector's lanes in order.
   const int64_t vec_count = size / kLoad;
+  RowSumLanes<Acc>(
+      vec_count, kLanes,
+      [&](int64_t v, Acc* acc) {
+        const T* block = x + v * kLoad;
+        for (int64_t lane = 0; lane < kLanes; ++lane) acc[lane] += InnerLaneLoad<T>(block, lane);
+      },
+      work);
   Acc result = Acc(0);
   for (int64_t k = vec_count * kLoad; k < size; ++k) result += Elem<T>::Load(x[k]);
-  for (int64_t lane = 0; lane < kLanes; ++lane) {
-    result += RowSum<Acc>(vec_count, [&](int64_t v) {
-      return InnerLaneLoad<T>(x + v * kLoad, lane);
-    });
-  }
+  for (int64_t lane = 0; lane < kLanes; ++lane) result += work[lane];
   return result;
 }
 
-// Sum over `size` positions of channel c of a (size, channels) row-major
-// block, as torch.sum over the spatial dims of a channels-last tensor.
+// Channels [0, CascadeChannels(C)) of a channels-last sum use
+// multi_row_sum over the whole row, the rest row_sum: vectorized_outer_sum
+// (taken when a full input vector of channels exists) does groups of 4
+// accumulator vectors first, scalar_outer_sum groups of 4 channels.
 template <typename T>
-typename Elem<T>::Acc StridedChannelSum(const T* x, int64_t size,
-                                        int64_t channels, int64_t c) {
-  using Acc = typename Elem<T>::Acc;
-  auto load = [&](int64_t i) { return Elem<T>::Load(x[i * channels + c]); };
-  // vectorized_outer_sum when a full input vector of channels exists,
-  // groups of 4 accumulator vectors first; scalar_outer_sum groups by 4.
+int64_t CascadeChannels(int64_t channels) {
   const int64_t group = channels >= SumVec<T>::kLoad ? 4 * SumVec<T>::kLanes : 4;
-  if (c < channels / group * group) return CascadeRows<Acc>(size, load);
-  return RowSum<Acc>(size, load);
+  return channels / group * group;
+}
+
+// Sums over `size` positions of channels [c0, c1) of a (size, channels)
+// row-major block, as torch.sum over the spatial dims of a channels-last
+// tensor, into sums[0, c1 - c0). REQUIRES: c1 - c0 <= kMaxLanes and the
+// range on one side of CascadeChannels(channels).
+template <typename T>
+void StridedChannelSums(const T* x, int64_t size, int64_t channels, int64_t c0,
+                        int64_t c1, typename Elem<T>::Acc* sums) {
+  using Acc = typename Elem<T>::Acc;
+  const int64_t lanes = c1 - c0;
+  auto add_row = [&](int64_t i, Acc* acc) {
+    const T* row = x + i * channels + c0;
+    for (int64_t l = 0; l < lanes; ++l) acc[l] += Elem<T>::Load(row[l]);
+  };
+  Acc work[kLevels * kIlp * kMaxLanes];
+  if (c0 < CascadeChannels<T>(channels)) {
+    CascadeLanes<Acc>(size, lanes, add_row, work);
+  } else {
+    RowSumLanes<Acc>(size, lanes, add_row, work);
+  }
+  std::copy(work, work + lanes, sums);
 }
 
 }  // namespace poolcat::pool_internal
