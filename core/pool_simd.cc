@@ -32,6 +32,7 @@ namespace poolcat::simd::internal {
 // A 2-D float32 pooling job in the plan's normalised (H, W) form.
 struct Pool2dJob {
   const float* in;
+  const float* in_end;  // one past the input
   float* out;
   int64_t channels;  // channels-last: C; channels-first: 1
   int64_t ih, iw, oh, ow;
@@ -199,6 +200,15 @@ void RowMax(const Pool2dJob& job, int64_t owr, const float* HWY_RESTRICT src,
   }
 }
 
+// Whether a channels-first kernel may read input row `src` in place of a
+// padded copy: no padding and every window inside the row, so only lanes of
+// outputs past the row's end (never stored) see the following row's values,
+// and the whole over-read (`row_len` floats) stays inside the input.
+HWY_INLINE bool ReadsInPlace(const Pool2dJob& job, const float* src, int64_t row_len) {
+  return job.pw == 0 && (job.ow - 1) * job.sw + job.kw <= job.iw &&
+         job.in_end - src >= row_len;
+}
+
 // Channels-first max_pool over units [u0, u1) of (plane, band).
 void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const DF d;
@@ -226,8 +236,12 @@ void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
       for (; next_row < win.end; ++next_row) {
         const int64_t r = next_row;
         PrefetchRowAhead(ip, r, job.iw);
-        std::memcpy(padded + job.pw, ip + r * job.iw, static_cast<size_t>(job.iw) * sizeof(float));
-        RowMax(job, owr, padded, t0, t1, rows.get() + (r - band.begin) * owr);
+        const float* src = ip + r * job.iw;
+        if (!ReadsInPlace(job, src, row_len)) {
+          std::memcpy(padded + job.pw, src, static_cast<size_t>(job.iw) * sizeof(float));
+          src = padded;
+        }
+        RowMax(job, owr, src, t0, t1, rows.get() + (r - band.begin) * owr);
       }
       float* orow = op + y * job.ow;
       for (int64_t x = 0; x < job.ow; x += n) {
@@ -690,6 +704,7 @@ bool TryMaxPool(const PoolPlan& plan, const TensorView& input,
   Pool2dJob job{};
   if (!Supported2d(plan, job)) return false;
   job.in = input.data_as<float>();
+  job.in_end = job.in + input.numel();
   job.out = output.data_as<float>();
   if (plan.channels_last) {
     RunUnits(plan, job, exec, HWY_DYNAMIC_DISPATCH(MaxPoolCL));
@@ -707,6 +722,7 @@ bool TryAvgPool(const PoolPlan& plan, const TensorView& input,
   if (!Supported2d(plan, job) || job.oh * job.ow > kMaxDivisors) return false;
   const std::vector<float> divisors = AvgDivisors(plan, job);
   job.in = input.data_as<float>();
+  job.in_end = job.in + input.numel();
   job.out = output.data_as<float>();
   job.divisors = divisors.data();
   if (plan.channels_last) {
