@@ -497,23 +497,32 @@ HWY_INLINE V RowSum(const V& zero, int64_t size, const Load& load) {
 
 // Global average pooling, channels-first, planes [p0, p1). ATen sums a
 // contiguous row with 8-lane (AVX2) vectors: the tail elements first, then
-// each lane's row_sum in lane order. Requires 8-lane vectors, size >= 8.
+// each lane's row_sum in lane order. The lane-order adds are a serial chain
+// per plane, so eight planes go through them side by side. Requires 8-lane
+// vectors and size >= 8.
 void GlobalAvgCF(const GlobalJob& job, int64_t p0, int64_t p1) {
   const hn::CappedTag<float, 8> d8;
-  HWY_ALIGN float lanes[8] = {};
+  constexpr int64_t kGroup = 8;
+  HWY_ALIGN float lanes[kGroup][8] = {};
+  float result[kGroup];
   const int64_t size = job.size;
   const int64_t vec_count = size / 8;
   const float count = static_cast<float>(size);
-  for (int64_t p = p0; p < p1; ++p) {
-    const float* x = job.in + p * size;
-    float result = 0.0f;
-    for (int64_t k = vec_count * 8; k < size; ++k) result += x[k];
-    hn::Store(
-        RowSum(hn::Zero(d8), vec_count, [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }),
-        d8, lanes);
-    for (size_t lane = 0; lane < hn::Lanes(d8); ++lane) result += lanes[lane];
+  for (int64_t g = p0; g < p1; g += kGroup) {
+    const int64_t planes = std::min(kGroup, p1 - g);
+    for (int64_t q = 0; q < planes; ++q) {
+      const float* x = job.in + (g + q) * size;
+      result[q] = 0.0f;
+      for (int64_t k = vec_count * 8; k < size; ++k) result[q] += x[k];
+      hn::Store(
+          RowSum(hn::Zero(d8), vec_count, [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }),
+          d8, lanes[q]);
+    }
+    for (size_t lane = 0; lane < hn::Lanes(d8); ++lane) {
+      for (int64_t q = 0; q < planes; ++q) result[q] += lanes[q][lane];
+    }
     // The sum lands in a zero-filled output first (-0 becomes +0).
-    job.out[p] = (0.0f + result) / count;
+    for (int64_t q = 0; q < planes; ++q) job.out[g + q] = (0.0f + result[q]) / count;
   }
 }
 
