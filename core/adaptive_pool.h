@@ -5,7 +5,17 @@
 // integer arithmetic. adaptive_max_pool shares max_pool's kernel
 // (first index on ties, NaN wins). adaptive_avg_pool sums each window in
 // row-major order and divides by the window's depth, height and width in
-// turn (sum / kd / kh / kw, each a rounded division, as ATen does).
+// turn (sum / kd / kh / kw, each a rounded division, as ATen does), with
+// torch 1.13's special cases reproduced bit for bit:
+//   * every output size 1 (global average pooling) is torch's
+//     input.mean(spatial dims): ATen's cascade sum (cascade_sum-inl.h),
+//     then one division by the element count (for bfloat16 the sum and the
+//     count are rounded to bfloat16 first);
+//   * batched channels-last 1-D/2-D input divides the channels ATen covers
+//     with whole vectors by kh * kw in one step;
+//   * float16 adaptive_avg_pool3d accumulates and divides in float16, as
+//     torch's c10::Half arithmetic does (float16 1-D/2-D, which torch
+//     refuses, computes in float32 and rounds once).
 #ifndef POOLCAT_CORE_ADAPTIVE_POOL_H_
 #define POOLCAT_CORE_ADAPTIVE_POOL_H_
 
