@@ -49,8 +49,9 @@ struct BenchReport {
 };
 
 // InvalidArgument for bad options; the status of the first call if it fails
-// (a wrong op or shape would otherwise fail every call). `cancellation`
-// (may be null) stops the run early, as Ctrl-C does.
+// (a wrong op or shape would otherwise fail every call). Every call uses
+// `call`; its cancellation (may be null) stops the run early, as Ctrl-C
+// does, and calls it cancels are counted apart from errors.
 absl::StatusOr<BenchReport> RunBench(Client& client, const BenchOptions& options,
                                      const CallOptions& call,
                                      std::ostream& progress_out);

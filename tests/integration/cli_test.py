@@ -256,6 +256,41 @@ class CliErrors(CliTestCase):
         self.assertEqual(proc.returncode, 2, proc.stderr)
 
 
+class CliLimits(unittest.TestCase):
+    """Server limits and deadlines surface as their gRPC code names."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def save(self, name, array):
+        p = os.path.join(self.tmp.name, name)
+        np.save(p, array)
+        return p
+
+    def test_too_many_elements_is_resource_exhausted(self):
+        with PoolcatServer(["--max_elements=100"]) as server:
+            x = self.save("x.npy", arange(256, (1, 1, 16, 16)))
+            proc = run("pool", f"--target={server.address}", "--op=max_pool2d",
+                       "--kernel_size=2", "-o", os.path.join(self.tmp.name, "y.npy"), x)
+            self.assertEqual(proc.returncode, 1)
+            self.assertTrue(proc.stderr.startswith("RESOURCE_EXHAUSTED: "), proc.stderr)
+            self.assertEqual(server.stop(), 0)
+
+    def test_tiny_deadline_on_a_big_op_is_deadline_exceeded(self):
+        with PoolcatServer() as server:
+            rng = np.random.default_rng(3)
+            x = self.save("x.npy", rng.standard_normal((1, 4, 512, 512), np.float32))
+            proc = run("pool", f"--target={server.address}", "--deadline=0.001",
+                       "--op=avg_pool2d", "--kernel_size=31", "--stride=1",
+                       "-o", os.path.join(self.tmp.name, "y.npy"), x)
+            self.assertEqual(proc.returncode, 1)
+            self.assertTrue(proc.stderr.startswith("DEADLINE_EXCEEDED: "), proc.stderr)
+            self.assertEqual(server.stop(), 0)
+
+
 class CliHealthAndBench(CliTestCase):
 
     def test_health_prints_serving(self):
