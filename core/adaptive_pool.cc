@@ -72,8 +72,8 @@ struct HalfAdaptiveAvgPolicy {
 
 // Global average pooling (every output size 1), which torch computes as
 // input.mean(spatial dims): ATen's cascade sum (cascade_sum-inl.h), stored
-// in the element type, then divided by the element count. float16 outside
-// 3-D (refused by torch) divides the float32 sum and rounds once.
+// in the element type, then divided by the element count. float16 too:
+// torch's mean path bypasses the pooling kernels' dtype check.
 template <typename T>
 absl::Status GlobalMean(const PoolPlan& plan, const T* in, T* out,
                         const ExecOptions& exec) {
@@ -81,15 +81,12 @@ absl::Status GlobalMean(const PoolPlan& plan, const T* in, T* out,
   const Geometry g(plan);
   const int64_t size = g.in_plane();
   const int64_t channels = g.channels;
-  const bool round_sum = !std::is_same_v<T, Float16> || plan.op.spatial_dims == 3;
   // mean's div_ by the count runs in the element type: for bfloat16 and
   // float16 the count itself is rounded to that type first.
-  Acc count = static_cast<Acc>(size);
-  if (round_sum) count = Elem<T>::Load(Elem<T>::Store(count));
+  const Acc count = Elem<T>::Load(Elem<T>::Store(static_cast<Acc>(size)));
   auto finish = [&](Acc sum) {
     // The sum is accumulated into a zero-filled output (so -0 becomes +0).
-    Acc stored = Acc(0) + sum;
-    if (round_sum) stored = Elem<T>::Load(Elem<T>::Store(stored));
+    const Acc stored = Elem<T>::Load(Elem<T>::Store(Acc(0) + sum));
     return Elem<T>::Store(stored / count);
   };
   if (plan.channels_last && channels > 1) {

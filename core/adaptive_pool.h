@@ -9,13 +9,14 @@
 // torch 1.13's special cases reproduced bit for bit:
 //   * every output size 1 (global average pooling) is torch's
 //     input.mean(spatial dims): ATen's cascade sum (cascade_sum-inl.h),
-//     then one division by the element count (for bfloat16 the sum and the
-//     count are rounded to bfloat16 first);
+//     then one division by the element count (for bfloat16 and float16,
+//     which torch accepts here, the sum and the count are first rounded to
+//     the element type);
 //   * batched channels-last 1-D/2-D input divides the channels ATen covers
 //     with whole vectors by kh * kw in one step;
 //   * float16 adaptive_avg_pool3d accumulates and divides in float16, as
-//     torch's c10::Half arithmetic does (float16 1-D/2-D, which torch
-//     refuses, computes in float32 and rounds once).
+//     torch's c10::Half arithmetic does (non-global float16 1-D/2-D, which
+//     torch refuses, computes in float32 and rounds once).
 #ifndef POOLCAT_CORE_ADAPTIVE_POOL_H_
 #define POOLCAT_CORE_ADAPTIVE_POOL_H_
 

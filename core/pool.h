@@ -21,8 +21,9 @@
 // with a norm_type other than 1, 2, 3, -1, -2, 0.5, -0.5 uses std::pow where
 // torch's vectorised pow (Sleef, 1 ulp) may round differently (<= 1 ulp per
 // pow step). Where torch refuses a dtype (float16 except
-// adaptive_avg_pool3d, integer max pooling, bfloat16 in 3-D) the op
-// computes in float32 (or the integer type) and rounds once.
+// adaptive_avg_pool3d and global average pooling, integer max pooling,
+// bfloat16 in 3-D) the op computes in float32 (or the integer type) and
+// rounds once.
 //
 // Every argument problem is reported by PlanPool as InvalidArgument (bad
 // value, rank or dtype) or ResourceExhausted (too many elements), with a
