@@ -323,6 +323,13 @@ int Run(int argc, char** argv) {
                   "Send the same payload to the Echo RPC instead");
   bench->add_flag("--json", bench_json, "Print the result as JSON");
 
+  for (CLI::App* sub : {pool, concat, health, demo, bench}) {
+    sub->footer(
+        "Connection flags (--target, --deadline, --tls, --tls_ca, --tls_cert, "
+        "--tls_key, --tls_server_name, --max_message_bytes) may come before or "
+        "after the subcommand; see poolcat --help.");
+  }
+
   std::vector<std::string> args = ExpandBareBoolFlags(argc, argv);
   std::vector<char*> arg_ptrs;
   for (std::string& arg : args) arg_ptrs.push_back(arg.data());

@@ -201,6 +201,8 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
        "the channel means (mean of 0..15 and of 1..16; the notebook "
        "describes GAP without numbers)"});
 
+  out << "Replaying the seed notebook (D2L, pooling) through poolcat-server at "
+      << client.options().target << "\n\n";
   int matched = 0;
   for (const Example& example : examples) {
     out << example.cell << ": " << example.code << "\n"
@@ -209,6 +211,12 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
     if (!result.ok()) {
       out << "  FAILED: " << absl::StatusCodeToString(result.status().code())
           << ": " << result.status().message() << "\n\n";
+      if (result.status().code() == absl::StatusCode::kUnavailable) {
+        // Every other example would wait for the same absent server.
+        out << "Is poolcat-server running at " << client.options().target
+            << "? (`make run` starts it)\n";
+        return false;
+      }
       continue;
     }
     const std::vector<Tensor>& tensors = *result;

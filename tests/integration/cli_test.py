@@ -244,6 +244,12 @@ class CliErrors(CliTestCase):
                    "--kernel_size=2", "-o", self.path("o.npy"), inp)
         self.assert_fails(proc, "UNAVAILABLE")
 
+    def test_demo_without_a_server_stops_and_says_so(self):
+        proc = run("demo", "--target=127.0.0.1:1")
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn("UNAVAILABLE", proc.stdout)
+        self.assertIn("Is poolcat-server running at 127.0.0.1:1?", proc.stdout)
+
     def test_malformed_list_is_a_usage_error(self):
         inp = self.save("in.npy", arange(16, (1, 1, 4, 4)))
         proc = run("pool", f"--target={self.server.address}", "--op=max_pool2d",
