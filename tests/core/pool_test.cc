@@ -669,6 +669,65 @@ TEST(AdaptiveAvgPool1d, GlobalAverageUsesTorchMeanSummationOrder) {
   EXPECT_EQ(Bits(Floats(r2.output)[0]), 0x3bf548aeu);
 }
 
+// 1/(i+1) for i < n, rounded to the 16-bit type by `round`.
+template <typename Round>
+std::vector<uint16_t> Reciprocals16(int n, Round round) {
+  std::vector<uint16_t> v(n);
+  for (int i = 0; i < n; ++i) v[i] = round(1.0f / static_cast<float>(i + 1)).bits;
+  return v;
+}
+
+TEST(AdaptiveAvgPool2d, ChannelsLastDividesVectorChannelsByTheAreaLikeAten) {
+  // torch 1.13.1, values 1/(i+1) in physical (1, 3, 5, 8) channels_last
+  // order, output (1, 2): element 3 is 0x3d580e56 through the channels-last
+  // kernel (sum / 6) and 0x3d580e57 through the contiguous one (sum / 3 / 2).
+  std::vector<float> v(3 * 5 * 8);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 1.0f / static_cast<float>(i + 1);
+  PoolArgs a = Adaptive({1, 2});
+  a.channels_last = true;
+  PoolResult cl = MustPool("adaptive_avg_pool2d", F32({1, 3, 5, 8}, v), a);
+  EXPECT_EQ(Bits(Floats(cl.output)[3]), 0x3d580e56u);
+  // The same values channels-first: (1, 8, 3, 5) with c = i % 8.
+  std::vector<float> cf_in(v.size());
+  for (int64_t c = 0; c < 8; ++c)
+    for (int64_t s = 0; s < 15; ++s) cf_in[c * 15 + s] = v[s * 8 + c];
+  PoolResult cf = MustPool("adaptive_avg_pool2d", F32({1, 8, 3, 5}, cf_in), Adaptive({1, 2}));
+  EXPECT_EQ(Bits(Floats(cf.output)[3 * 2]), 0x3d580e57u);  // channel 3, column 0
+}
+
+TEST(AdaptiveAvgPool1d, BFloat16GlobalAverageRoundsTheSumThenDivides) {
+  // torch 1.13.1: adaptive_avg_pool1d(bf16 1/(i+1), i < 1000, 1) is 0x3bf6.
+  const std::vector<uint16_t> v = Reciprocals16(1000, FloatToBFloat16);
+  PoolResult r = MustPool(
+      "adaptive_avg_pool1d",
+      Tensor::FromValues<uint16_t>(DType::kBFloat16, {1, 1, 1000}, absl::MakeConstSpan(v)),
+      Adaptive({1}));
+  EXPECT_EQ(r.output.data_as<uint16_t>()[0], 0x3bf6);
+}
+
+TEST(AdaptiveAvgPool2d, Float16GlobalAverageIsTorchsHalfMean) {
+  // torch 1.13.1 accepts float16 here (through mean): 0x1faa.
+  const std::vector<uint16_t> v = Reciprocals16(1000, FloatToFloat16);
+  PoolResult r = MustPool(
+      "adaptive_avg_pool2d",
+      Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 25, 40}, absl::MakeConstSpan(v)),
+      Adaptive({1}));
+  EXPECT_EQ(r.output.data_as<uint16_t>()[0], 0x1faa);
+}
+
+TEST(AdaptiveAvgPool3d, Float16AccumulatesInHalfLikeTorch) {
+  // torch 1.13.1: adaptive_avg_pool3d(half 1/(i+1) as (1,1,4,4,4), (1,1,2))
+  // is [0x2dd9, 0x2b40] (0.09137, 0.05664); a float32 sum would give
+  // 0.09155 and 0.05667.
+  const std::vector<uint16_t> v = Reciprocals16(64, FloatToFloat16);
+  PoolResult r = MustPool(
+      "adaptive_avg_pool3d",
+      Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 4, 4, 4}, absl::MakeConstSpan(v)),
+      Adaptive({1, 1, 2}));
+  EXPECT_EQ(r.output.data_as<uint16_t>()[0], 0x2dd9);
+  EXPECT_EQ(r.output.data_as<uint16_t>()[1], 0x2b40);
+}
+
 TEST(AdaptiveAvgPool3d, GlobalAverageChannelsLastMatchesChannelsFirstWithinTwoUlp) {
   // The two layouts reduce in different (torch-matching) orders.
   const Tensor x = Noise({2, 33, 5, 6, 7}, 5);
