@@ -92,7 +92,8 @@ class Tensor {
   static Tensor FromValues(DType dtype, std::vector<int64_t> shape,
                            absl::Span<const T> values) {
     Tensor t = *Empty(dtype, std::move(shape));
-    std::memcpy(t.data(), values.data(), t.nbytes());
+    // memcpy from an empty span's null pointer is UB even for 0 bytes.
+    if (t.nbytes() != 0) std::memcpy(t.data(), values.data(), t.nbytes());
     return t;
   }
 
