@@ -27,6 +27,8 @@
 
 #ifndef POOLCAT_CORE_POOL_SIMD_JOB_ONCE_
 #define POOLCAT_CORE_POOL_SIMD_JOB_ONCE_
+#include "hwy/aligned_allocator.h"
+
 namespace poolcat::simd::internal {
 
 // A 2-D float32 pooling job in the plan's normalised (H, W) form.
@@ -80,6 +82,37 @@ inline int64_t CeilLog2(int64_t x) {
   if (x <= 2) return 1;
   return 64 - __builtin_clzll(static_cast<unsigned long long>(x - 1));
 }
+
+// Scratch floats for one kernel call, aligned for any target. Small
+// requests reuse a per-thread buffer (one per `slot`), so tiny jobs such as
+// a 4x4 pooling pay no allocation; large ones get their own allocation,
+// freed at the end of the call, so a thread never keeps more than
+// kRetainedFloats per slot.
+class ScratchFloats {
+ public:
+  static constexpr int64_t kRetainedFloats = int64_t{64} << 10;  // 256 KB
+
+  ScratchFloats(int slot, int64_t count) {
+    thread_local hwy::AlignedFreeUniquePtr<float[]> kept[2];
+    thread_local int64_t kept_count[2] = {0, 0};
+    if (count > kRetainedFloats) {
+      owned_ = hwy::AllocateAligned<float>(static_cast<size_t>(count));
+      data_ = owned_.get();
+      return;
+    }
+    if (kept_count[slot] < count) {
+      kept[slot] = hwy::AllocateAligned<float>(static_cast<size_t>(kRetainedFloats));
+      kept_count[slot] = kRetainedFloats;
+    }
+    data_ = kept[slot].get();
+  }
+  float* get() const { return data_; }
+  float& operator[](int64_t i) const { return data_[i]; }
+
+ private:
+  hwy::AlignedFreeUniquePtr<float[]> owned_;
+  float* data_ = nullptr;
+};
 
 }  // namespace poolcat::simd::internal
 #endif  // POOLCAT_CORE_POOL_SIMD_JOB_ONCE_
@@ -216,10 +249,13 @@ void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const int64_t owr = RoundUp(job.ow, n);
   const int64_t row_len = ScratchRowLength(job, owr, n);
   const int64_t band_rows = job.band_rows;
-  auto scratch = hwy::AllocateAligned<float>(static_cast<size_t>(3 * row_len));
-  auto rows = hwy::AllocateAligned<float>(static_cast<size_t>(band_rows * owr));
+  ScratchFloats scratch(0, 3 * row_len);
+  ScratchFloats rows(1, band_rows * owr);
   const float neg_inf = -__builtin_inff();
-  for (int64_t i = 0; i < 3 * row_len; ++i) scratch[i] = neg_inf;
+  // Padding of the padded row; its middle [pw, pw + iw) is rewritten per row.
+  // The doubling rows need no initial values: lanes read before being
+  // written only feed outputs past the row end.
+  for (int64_t i = 0; i < row_len; ++i) scratch[i] = neg_inf;
   float* padded = scratch.get();
   float* t0 = padded + row_len;
   float* t1 = t0 + row_len;
@@ -292,7 +328,7 @@ void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const int64_t ch = job.channels;
   const int64_t row_floats = job.ow * ch;
   const int64_t band_rows = job.band_rows;
-  auto rows = hwy::AllocateAligned<float>(static_cast<size_t>(band_rows * row_floats));
+  ScratchFloats rows(1, band_rows * row_floats);
   for (int64_t u = u0; u < u1; ++u) {
     const int64_t image = u / job.bands;
     const int64_t y0 = (u % job.bands) * job.band;
@@ -358,7 +394,7 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const int64_t owr = RoundUp(job.ow, n);
   const int64_t row_len = ScratchRowLength(job, owr, n);
   const int64_t band_rows = job.band_rows;
-  auto rows = hwy::AllocateAligned<float>(static_cast<size_t>(band_rows * row_len));
+  ScratchFloats rows(1, band_rows * row_len);
   // Zero margins stay zero: only [pw, pw + iw) of a row is ever rewritten.
   std::memset(rows.get(), 0, static_cast<size_t>(band_rows * row_len) * sizeof(float));
   for (int64_t u = u0; u < u1; ++u) {
