@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <random>
+#include <functional>
 #include <thread>
 #include <utility>
 
@@ -55,7 +56,8 @@ double Percentile(const std::vector<double>& sorted, double p) {
 
 }  // namespace
 
-absl::StatusOr<BenchReport> RunBench(Client& client, const BenchOptions& options,
+absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
+                                     const BenchOptions& options,
                                      const CallOptions& call,
                                      std::ostream& progress_out) {
   if (options.concurrency < 1 || options.concurrency > 4096) {
@@ -76,12 +78,14 @@ absl::StatusOr<BenchReport> RunBench(Client& client, const BenchOptions& options
   if (!numel.ok()) return numel.status();
 
   const Tensor input = RandomInput(options.dtype, options.shape);
-  auto one_call = [&]() -> absl::Status {
+  auto one_call = [&](Client& client) -> absl::Status {
     if (options.echo) return client.Echo(input, call).status();
     return client.Pool(options.op, input, options.args, call).status();
   };
   // Connects, and fails fast on arguments the server refuses.
-  if (absl::Status first = one_call(); !first.ok()) return first;
+  for (Client* client : clients) {
+    if (absl::Status first = one_call(*client); !first.ok()) return first;
+  }
 
   std::atomic<int64_t> issued{0};
   std::atomic<int64_t> finished{0};
@@ -90,10 +94,11 @@ absl::StatusOr<BenchReport> RunBench(Client& client, const BenchOptions& options
   std::vector<double> latencies_ms;
   BenchReport report;
   report.request_bytes = static_cast<int64_t>(input.nbytes());
+  report.connections = static_cast<int>(clients.size());
 
   const absl::Time start = absl::Now();
   const absl::Time end = start + options.duration;
-  auto worker = [&]() {
+  auto worker = [&](Client& client) {
     std::vector<double> mine;
     std::map<std::string, int64_t> errors;
     std::map<std::string, std::string> first_error;
@@ -106,7 +111,7 @@ absl::StatusOr<BenchReport> RunBench(Client& client, const BenchOptions& options
         break;
       }
       const absl::Time t0 = absl::Now();
-      absl::Status status = one_call();
+      absl::Status status = one_call(client);
       const double ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
       finished.fetch_add(1, std::memory_order_relaxed);
       if (status.ok()) {
@@ -132,7 +137,9 @@ absl::StatusOr<BenchReport> RunBench(Client& client, const BenchOptions& options
 
   std::vector<std::thread> threads;
   threads.reserve(options.concurrency);
-  for (int i = 0; i < options.concurrency; ++i) threads.emplace_back(worker);
+  for (int i = 0; i < options.concurrency; ++i) {
+    threads.emplace_back(worker, std::ref(*clients[i % clients.size()]));
+  }
   while (running.load() > 0) {
     absl::SleepFor(absl::Milliseconds(options.progress ? 500 : 50));
     if (options.progress) {
@@ -161,11 +168,11 @@ absl::StatusOr<BenchReport> RunBench(Client& client, const BenchOptions& options
 std::string FormatBenchReport(const BenchOptions& options,
                               const BenchReport& report) {
   std::string out = absl::StrFormat(
-      "%s %s [%s] %s, %d bytes/request, concurrency %d\n",
+      "%s %s [%s] %s, %d bytes/request, concurrency %d, connections %d\n",
       options.echo ? "echo" : options.op.c_str(),
       DTypeName(options.dtype), absl::StrJoin(options.shape, ","),
       options.echo ? "(Echo RPC)" : "(Pool RPC)", report.request_bytes,
-      options.concurrency);
+      options.concurrency, report.connections);
   absl::StrAppendFormat(&out, "requests: %d ok in %.2f s: %.1f requests/s\n",
                         report.ok, report.seconds, report.requests_per_second);
   absl::StrAppendFormat(
@@ -212,7 +219,8 @@ std::string BenchReportJson(const BenchOptions& options,
       ",\"dtype\":", JsonString(DTypeName(options.dtype)), ",\"shape\":[",
       absl::StrJoin(options.shape, ","), "]",
       ",\"request_bytes\":", report.request_bytes,
-      ",\"concurrency\":", options.concurrency, ",\"ok\":", report.ok,
+      ",\"concurrency\":", options.concurrency,
+      ",\"connections\":", report.connections, ",\"ok\":", report.ok,
       ",\"cancelled\":", report.cancelled, ",\"errors\":{",
       absl::StrJoin(errors, ","), "}",
       absl::StrFormat(",\"seconds\":%.6f,\"requests_per_second\":%.3f",

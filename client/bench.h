@@ -1,7 +1,8 @@
 // `poolcat bench`: a closed-loop load generator. `concurrency` threads each
-// send one request at a time through one shared Client until `requests`
-// calls were issued or `duration` passed, whichever comes first, then
-// report throughput and the latency distribution.
+// send one request at a time, spread over the given Clients (one connection
+// each, or shared), until `requests` calls were issued or `duration` passed,
+// whichever comes first, then report throughput and the latency
+// distribution.
 //
 // With `echo` the same payload goes to the Echo RPC instead of Pool: the
 // cost of gRPC itself, the baseline Pool is compared with.
@@ -16,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "client/client.h"
 #include "core/pool.h"
 
@@ -46,13 +48,16 @@ struct BenchReport {
   double requests_per_second = 0;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, max_ms = 0;
   int64_t request_bytes = 0;
+  int connections = 1;
 };
 
 // InvalidArgument for bad options; the status of the first call if it fails
 // (a wrong op or shape would otherwise fail every call). Every call uses
 // `call`; its cancellation (may be null) stops the run early, as Ctrl-C
 // does, and calls it cancels are counted apart from errors.
-absl::StatusOr<BenchReport> RunBench(Client& client, const BenchOptions& options,
+// REQUIRES: !clients.empty(); worker i uses clients[i % clients.size()].
+absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
+                                     const BenchOptions& options,
                                      const CallOptions& call,
                                      std::ostream& progress_out);
 

@@ -118,8 +118,9 @@ absl::StatusOr<absl::Duration> ParseDuration(const std::string& flag,
 }
 
 absl::StatusOr<std::unique_ptr<Client>> MakeClient(
-    const ConnectionFlags& flags) {
+    const ConnectionFlags& flags, bool own_connection = false) {
   ClientOptions options;
+  options.own_connection = own_connection;
   options.target = flags.target;
   absl::StatusOr<absl::Duration> deadline = ParseDuration("deadline", flags.deadline);
   if (!deadline.ok()) return deadline.status();
@@ -304,6 +305,10 @@ int Run(int argc, char** argv) {
   bench->add_option("--concurrency", bench_options.concurrency,
                     "Calls in flight at once")
       ->capture_default_str();
+  int bench_connections = 1;
+  bench->add_option("--connections", bench_connections,
+                    "Connections the calls are spread over")
+      ->capture_default_str();
   bench->add_option("--duration", bench_duration,
                     "Stop after this long: seconds or a duration (30s)")
       ->capture_default_str();
@@ -450,8 +455,27 @@ int Run(int argc, char** argv) {
   bench_options.duration = *duration;
   bench_options.dtype = *dtype;
   bench_options.progress = isatty(STDOUT_FILENO) != 0 && !bench_json;
+  if (bench_connections < 1 || bench_connections > 1024) {
+    PrintStatus(absl::InvalidArgumentError(absl::StrCat(
+        "--connections must be in [1, 1024], got ", bench_connections)));
+    return kExitUsage;
+  }
+  // The first connection is the client made above (shared); more get their
+  // own.
+  std::vector<std::unique_ptr<Client>> extra;
+  std::vector<Client*> clients = {client->get()};
+  for (int i = 1; i < bench_connections; ++i) {
+    absl::StatusOr<std::unique_ptr<Client>> c =
+        MakeClient(connection, /*own_connection=*/true);
+    if (!c.ok()) {
+      PrintStatus(c.status());
+      return kExitFailure;
+    }
+    clients.push_back(c->get());
+    extra.push_back(*std::move(c));
+  }
   absl::StatusOr<BenchReport> report =
-      RunBench(**client, bench_options, call, std::cout);
+      RunBench(clients, bench_options, call, std::cout);
   if (!report.ok()) {
     PrintStatus(report.status());
     return kExitFailure;

@@ -364,6 +364,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   args.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   args.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   args.SetServiceConfigJSON(ServiceConfigJson(options));
+  if (options.own_connection) {
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  }
   if (!tls.server_name_override.empty()) {
     args.SetSslTargetNameOverride(tls.server_name_override);
   }

@@ -81,6 +81,10 @@ struct ClientOptions {
   // any tensor it accepts can come back.
   int64_t max_message_bytes = int64_t{256} << 20;
   RetryOptions retry;
+  // gRPC shares one connection among all channels of a process that have
+  // the same target and settings. With `own_connection` this client opens
+  // connections of its own (e.g. to load a server from many connections).
+  bool own_connection = false;
   // gRPC load-balancing policy. Empty picks round_robin for a target that
   // lists several addresses (so calls spread over all of them) and
   // pick_first otherwise.

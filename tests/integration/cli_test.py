@@ -322,6 +322,13 @@ class CliHealthAndBench(CliTestCase):
         self.assertTrue(0 < lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"])
         self.assertGreater(report["requests_per_second"], 0)
 
+    def test_bench_spreads_over_connections(self):
+        proc = run("bench", f"--target={self.server.address}", "--requests=30",
+                   "--concurrency=4", "--connections=3", "--json")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        report = json.loads(proc.stdout)
+        self.assertEqual((report["ok"], report["connections"]), (30, 3))
+
     def test_bench_echo_by_duration_stops_by_itself(self):
         proc = run("bench", f"--target={self.server.address}", "--duration=1",
                    "--concurrency=2", "--echo", "--shape=1024")

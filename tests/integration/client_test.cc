@@ -26,7 +26,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/client.h"
@@ -485,10 +487,14 @@ TEST(Traffic, SixtyFourConcurrentClientsGetCorrectResults) {
   absl::Mutex mu;
   std::vector<std::string> problems;
   std::vector<std::thread> threads;
+  // Clients stay connected until their connections were counted.
+  absl::BlockingCounter done_calling(kClients);
+  absl::Notification counted;
   for (int c = 0; c < kClients; ++c) {
     threads.emplace_back([&, c] {
       ClientOptions options;
       options.target = server->address();
+      options.own_connection = true;  // 64 connections, not one shared
       absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(options);
       for (int i = 0; i < kCallsEach && client.ok(); ++i) {
         // Each call differs: seed, op and shape depend on client and call.
@@ -510,9 +516,15 @@ TEST(Traffic, SixtyFourConcurrentClientsGetCorrectResults) {
         absl::MutexLock lock(&mu);
         problems.push_back(client.status().ToString());
       }
+      done_calling.DecrementCount();
+      counted.WaitForNotificationWithTimeout(kPatience);
     });
   }
+  done_calling.Wait();
+  const int connections = testing::EstablishedConnectionsOnPort(server->port());
+  counted.Notify();
   for (std::thread& t : threads) t.join();
+  EXPECT_GE(connections, kClients);
   EXPECT_EQ(correct.load(), kClients * kCallsEach);
   for (const std::string& p : problems) ADD_FAILURE() << p;
   EXPECT_EQ(*server->Stop(), 0);

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -270,6 +271,27 @@ double MetricValue(const std::string& metrics_text, const std::string& name,
     if (match && absl::SimpleAtod(rest, &value)) sum += value;
   }
   return sum;
+}
+
+int EstablishedConnectionsOnPort(int port) {
+  constexpr absl::string_view kEstablished = "01";
+  int count = 0;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      // "  sl  local_address rem_address   st ..." with hex "ADDR:PORT".
+      std::vector<absl::string_view> fields =
+          absl::StrSplit(line, ' ', absl::SkipEmpty());
+      if (fields.size() < 4 || fields[3] != kEstablished) continue;
+      const size_t colon = fields[1].rfind(':');
+      if (colon == absl::string_view::npos) continue;
+      const std::string hex_port(fields[1].substr(colon + 1));
+      if (std::strtol(hex_port.c_str(), nullptr, 16) == port) ++count;
+    }
+  }
+  return count;
 }
 
 absl::StatusOr<int> UnusedLoopbackPort() {

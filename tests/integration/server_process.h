@@ -84,6 +84,10 @@ absl::StatusOr<std::string> ScrapeMetrics(const std::string& address);
 double MetricValue(const std::string& metrics_text, const std::string& name,
                    const std::vector<std::string>& label_filters = {});
 
+// Established TCP connections (IPv4 and IPv6) whose local port is `port`:
+// on the server's side, its open client connections. From /proc/net/tcp*.
+int EstablishedConnectionsOnPort(int port);
+
 // A loopback port nothing listens on (bound and closed, so connecting to it
 // is refused).
 absl::StatusOr<int> UnusedLoopbackPort();
