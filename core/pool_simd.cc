@@ -46,6 +46,10 @@ struct Pool2dJob {
   // 1.0 where a window is empty (the sum, +0.0, is then stored as is) and
   // for a vector's worth of lanes past the end.
   const float* divisors;
+  // avg_pool: store +0.0 + quotient (a -0 quotient, from a negative
+  // divisor_override, becomes +0) as ATen's kernels that accumulate into a
+  // zeroed output do: all but the batched 2-D channels-last one.
+  bool add_to_zero;
 };
 
 // A global average pooling job: `outer` blocks of `size` positions.
@@ -353,38 +357,74 @@ void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
-// K vectors of outputs [x, x + K * lanes) of one channels-first avg_pool
-// row: each lane sums its window in row-major order. K independent sums
-// keep the adder pipeline full. `rows` + r * row_len is padded input row r.
-template <int K>
+// K vectors of outputs [x, x + K * lanes) of R consecutive channels-first
+// avg_pool rows: each lane sums its window in row-major order. The R * K
+// sums are independent chains (keeping the adders busy) and rows shared by
+// the R windows are loaded once. `rows` + r * row_len is padded input row
+// r; win[q], div[q], out[q] belong to output row q.
+template <int K, int R>
 HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
-                            int64_t row_len, Range win, int64_t x,
-                            const float* HWY_RESTRICT div, float* HWY_RESTRICT orow) {
+                            int64_t row_len, const Range* win, int64_t x,
+                            const float* const* div, float* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t kw = job.kw;
-  hn::Vec<DF> sum[K];
-  for (int k = 0; k < K; ++k) sum[k] = hn::Zero(d);
-  for (int64_t r = win.begin; r < win.end; ++r) {
+  hn::Vec<DF> sum[R][K];
+  for (int q = 0; q < R; ++q) {
+    for (int k = 0; k < K; ++k) sum[q][k] = hn::Zero(d);
+  }
+  const int64_t r0 = win[0].begin;
+  const int64_t r1 = win[R - 1].end;
+  for (int64_t r = r0; r < r1; ++r) {
     const float* p = rows + r * row_len;
+    bool in[R];
+    for (int q = 0; q < R; ++q) in[q] = win[q].begin <= r && r < win[q].end;
     if (job.sw == 2) {
       for (int64_t j = 0; j < kw; j += 2) {
         for (int k = 0; k < K; ++k) {
           hn::Vec<DF> even, odd;
           hn::LoadInterleaved2(d, p + 2 * (x + k * n) + j, even, odd);
-          sum[k] = sum[k] + even;
-          if (j + 1 < kw) sum[k] = sum[k] + odd;
+          for (int q = 0; q < R; ++q) {
+            if (!in[q]) continue;
+            sum[q][k] = sum[q][k] + even;
+            if (j + 1 < kw) sum[q][k] = sum[q][k] + odd;
+          }
         }
       }
     } else {
       for (int64_t j = 0; j < kw; ++j) {
-        for (int k = 0; k < K; ++k) sum[k] = sum[k] + hn::LoadU(d, p + x + k * n + j);
+        for (int k = 0; k < K; ++k) {
+          const hn::Vec<DF> v = hn::LoadU(d, p + x + k * n + j);
+          for (int q = 0; q < R; ++q) {
+            if (in[q]) sum[q][k] = sum[q][k] + v;
+          }
+        }
       }
     }
   }
-  for (int k = 0; k < K; ++k) {
-    const int64_t at = x + k * n;
-    StoreFirst(d, sum[k] / hn::LoadU(d, div + at), job.ow - at, orow + at);
+  for (int q = 0; q < R; ++q) {
+    for (int k = 0; k < K; ++k) {
+      const int64_t at = x + k * n;
+      const hn::Vec<DF> quotient = sum[q][k] / hn::LoadU(d, div[q] + at);
+      StoreFirst(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, job.ow - at,
+                 out[q] + at);
+    }
   }
+}
+
+// One group of up to four vectors of R output rows.
+template <int R>
+HWY_INLINE int64_t AvgRowGroup(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
+                               int64_t row_len, const Range* win, int64_t x,
+                               const float* const* div, float* const* out) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t vectors = std::min<int64_t>(4, (job.ow - x + n - 1) / n);
+  switch (vectors) {
+    case 4: AvgRowBlock<4, R>(d, job, rows, row_len, win, x, div, out); break;
+    case 3: AvgRowBlock<3, R>(d, job, rows, row_len, win, x, div, out); break;
+    case 2: AvgRowBlock<2, R>(d, job, rows, row_len, win, x, div, out); break;
+    default: AvgRowBlock<1, R>(d, job, rows, row_len, win, x, div, out); break;
+  }
+  return vectors * n;
 }
 
 // Channels-first avg_pool over units [u0, u1) of (plane, band).
@@ -405,27 +445,27 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
     float* op = job.out + plane * job.oh * job.ow;
     const Range band = BandRows(job, y0, y1);
     int64_t next_row = band.begin;  // input rows are copied just in time
-    for (int64_t y = y0; y < y1; ++y) {
-      const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
-      for (; next_row < win.end; ++next_row) {
+    const float* band_rows_ptr = rows.get() - band.begin * row_len;
+    for (int64_t y = y0; y < y1; y += 2) {
+      // Output rows in pairs (the last one alone when the band is odd).
+      const int pair = y + 1 < y1 ? 2 : 1;
+      Range win[2];
+      const float* div[2];
+      float* orow[2];
+      for (int q = 0; q < pair; ++q) {
+        win[q] = Window(y + q, job.sh, job.ph, job.kh, job.ih);
+        div[q] = job.divisors + (y + q) * job.ow;
+        orow[q] = op + (y + q) * job.ow;
+      }
+      for (; next_row < win[pair - 1].end; ++next_row) {
         const int64_t r = next_row;
         PrefetchRowAhead(ip, r, job.iw);
         std::memcpy(rows.get() + (r - band.begin) * row_len + job.pw, ip + r * job.iw,
                     static_cast<size_t>(job.iw) * sizeof(float));
       }
-      const float* div = job.divisors + y * job.ow;
-      float* orow = op + y * job.ow;
-      const float* band_rows_ptr = rows.get() - band.begin * row_len;
       for (int64_t x = 0; x < job.ow;) {
-        // Up to four vectors at once, the last group as wide as needed.
-        const int64_t vectors = std::min<int64_t>(4, (job.ow - x + n - 1) / n);
-        switch (vectors) {
-          case 4: AvgRowBlock<4>(d, job, band_rows_ptr, row_len, win, x, div, orow); break;
-          case 3: AvgRowBlock<3>(d, job, band_rows_ptr, row_len, win, x, div, orow); break;
-          case 2: AvgRowBlock<2>(d, job, band_rows_ptr, row_len, win, x, div, orow); break;
-          default: AvgRowBlock<1>(d, job, band_rows_ptr, row_len, win, x, div, orow); break;
-        }
-        x += vectors * n;
+        x += pair == 2 ? AvgRowGroup<2>(d, job, band_rows_ptr, row_len, win, x, div, orow)
+                       : AvgRowGroup<1>(d, job, band_rows_ptr, row_len, win, x, div, orow);
       }
     }
   }
@@ -446,7 +486,10 @@ HWY_INLINE void AvgAt(D d, const float* HWY_RESTRICT in, const Pool2dJob& job,
     }
   }
   const hn::Vec<D> div = hn::Set(d, divisor);
-  for (int k = 0; k < K; ++k) hn::StoreU(sum[k] / div, d, dst + k * n);
+  for (int k = 0; k < K; ++k) {
+    const hn::Vec<D> quotient = sum[k] / div;
+    hn::StoreU(job.add_to_zero ? hn::Zero(d) + quotient : quotient, d, dst + k * n);
+  }
 }
 
 // Channels-last avg_pool over units [u0, u1) of (image, band).
@@ -770,6 +813,7 @@ bool TryAvgPool(const PoolPlan& plan, const TensorView& input,
   job.in_end = job.in + input.numel();
   job.out = output.data_as<float>();
   job.divisors = divisors.data();
+  job.add_to_zero = !(plan.channels_last && plan.batched && plan.op.spatial_dims == 2);
   if (plan.channels_last) {
     RunUnits(plan, job, exec, HWY_DYNAMIC_DISPATCH(AvgPoolCL));
   } else {
