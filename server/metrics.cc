@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <chrono>
+#include <iostream>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,11 @@ class ScrapeTimeGauges : public prometheus::Collectable {
   std::function<double()> retained_bytes_;
 };
 
+bool IsServerFault(grpc::StatusCode code) {
+  return code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNKNOWN ||
+         code == grpc::StatusCode::DATA_LOSS;
+}
+
 absl::string_view RpcTypeName(grpc::experimental::ServerRpcInfo::Type type) {
   using Type = grpc::experimental::ServerRpcInfo::Type;
   switch (type) {
@@ -72,7 +78,15 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-      metrics_->RpcHandled(series_, methods->GetSendStatus().error_code(), elapsed.count());
+      const grpc::Status status = methods->GetSendStatus();
+      metrics_->RpcHandled(series_, status.error_code(), elapsed.count());
+      if (IsServerFault(status.error_code())) {
+        // Client mistakes are answered and counted, not logged; a server
+        // fault gets one log line.
+        std::cerr << "poolcat-server error: /" << series_.service << "/" << series_.method
+                  << " failed " << GrpcCodeName(status.error_code()) << ": "
+                  << status.error_message() << std::endl;
+      }
     }
     methods->Proceed();
   }

@@ -111,6 +111,9 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   SetKeepalivePolicy(builder);
+  // gRPC sets SO_REUSEPORT by default, which lets a second server bind the
+  // same port and silently share its traffic; a taken port must be an error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(s->metrics_->NewInterceptorFactory());
