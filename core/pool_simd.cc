@@ -24,18 +24,24 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #ifndef POOLCAT_CORE_POOL_SIMD_JOB_ONCE_
 #define POOLCAT_CORE_POOL_SIMD_JOB_ONCE_
+#include "core/float16.h"
 #include "hwy/aligned_allocator.h"
 
 namespace poolcat::simd::internal {
 
-// A 2-D float32 pooling job in the plan's normalised (H, W) form.
+// Element types the 2-D kernels take; all compute in float32 lanes.
+enum class ElemType { kFloat32, kBFloat16, kFloat16 };
+
+// A 2-D pooling job in the plan's normalised (H, W) form.
 struct Pool2dJob {
-  const float* in;
-  const float* in_end;  // one past the input
-  float* out;
+  const void* in;
+  int64_t in_numel;
+  void* out;
+  ElemType elem;
   int64_t channels;  // channels-last: C; channels-first: 1
   int64_t ih, iw, oh, ow;
   int64_t kh, kw, sh, sw, ph, pw;
@@ -155,17 +161,115 @@ HWY_INLINE V MaxStep(V best, V v) {
 // keep the row kPrefetchRows ahead in flight. Past the plane's end this is
 // the next plane (the next unit's data); past the tensor's end a prefetch
 // is harmless (it never faults).
-HWY_INLINE void PrefetchRowAhead(const float* plane, int64_t row, int64_t width) {
+template <typename T>
+HWY_INLINE void PrefetchRowAhead(const T* plane, int64_t row, int64_t width) {
   const char* c = reinterpret_cast<const char*>(plane + (row + kPrefetchRows) * width);
-  for (int64_t i = 0; i < width * 4; i += 64) hwy::Prefetch(c + i);
+  for (int64_t i = 0; i < width * static_cast<int64_t>(sizeof(T)); i += 64) hwy::Prefetch(c + i);
 }
 
-// Stores the first `count` lanes of v (all when count >= Lanes).
-HWY_INLINE void StoreFirst(DF d, hn::Vec<DF> v, int64_t count, float* p) {
+// Loads Lanes(d) elements as float32 lanes. The 16-bit conversions are
+// exact (c10's fp16_ieee_to_fp32_value, vectorised).
+template <class D>
+HWY_INLINE hn::Vec<D> LoadF(D d, const float* HWY_RESTRICT p) {
+  return hn::LoadU(d, p);
+}
+template <class D>
+HWY_INLINE hn::Vec<D> LoadF(D d, const BFloat16* HWY_RESTRICT p) {
+  const hn::Rebind<uint16_t, D> d16;
+  const hn::RebindToUnsigned<D> du;
+  const auto h = hn::LoadU(d16, reinterpret_cast<const uint16_t*>(p));
+  return hn::BitCast(d, hn::ShiftLeft<16>(hn::PromoteTo(du, h)));
+}
+template <class D>
+HWY_INLINE hn::Vec<D> LoadF(D d, const Float16* HWY_RESTRICT p) {
+  const hn::Rebind<uint16_t, D> d16;
+  const hn::RebindToUnsigned<D> du;
+  const auto h = hn::LoadU(d16, reinterpret_cast<const uint16_t*>(p));
+  const auto w = hn::ShiftLeft<16>(hn::PromoteTo(du, h));
+  const auto sign = hn::And(w, hn::Set(du, 0x80000000u));
+  const auto two_w = w + w;
+  const auto normalized =
+      hn::BitCast(d, hn::ShiftRight<4>(two_w) + hn::Set(du, 0xE0u << 23)) *
+      hn::Set(d, 0x1.0p-112f);
+  const auto denormalized =
+      hn::BitCast(d, hn::Or(hn::ShiftRight<17>(two_w), hn::Set(du, 126u << 23))) -
+      hn::Set(d, 0.5f);
+  const auto is_denormal = hn::ShiftRight<27>(two_w) == hn::Zero(du);
+  const auto magnitude = hn::IfThenElse(is_denormal, hn::BitCast(du, denormalized),
+                                        hn::BitCast(du, normalized));
+  return hn::BitCast(d, hn::Or(sign, magnitude));
+}
+
+// float32 lanes to bfloat16 bits: round to nearest even, NaN -> 0x7FC0
+// (core/float16.h's FloatToBFloat16).
+template <class D>
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, D>> ToHalfBits(D /*d*/, hn::Vec<D> v, BFloat16*) {
+  const hn::RebindToUnsigned<D> du;
+  const hn::RebindToSigned<D> di;
+  const hn::Rebind<uint16_t, D> d16;
+  const auto u = hn::BitCast(du, v);
+  const auto rounded = hn::ShiftRight<16>(
+      u + hn::Set(du, 0x7FFFu) + hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u)));
+  const auto bits = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), hn::Set(du, 0x7FC0u), rounded);
+  return hn::DemoteTo(d16, hn::BitCast(di, bits));
+}
+
+// float32 lanes to float16 bits: round to nearest even, overflow to inf,
+// NaN -> sign | 0x7E00 (c10's fp16_ieee_from_fp32_value, vectorised).
+template <class D>
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, D>> ToHalfBits(D d, hn::Vec<D> v, Float16*) {
+  const hn::RebindToUnsigned<D> du;
+  const hn::RebindToSigned<D> di;
+  const hn::Rebind<uint16_t, D> d16;
+  const auto w = hn::BitCast(du, v);
+  const auto shl1_w = w + w;
+  const auto sign = hn::And(w, hn::Set(du, 0x80000000u));
+  auto base = (hn::Abs(v) * hn::Set(d, 0x1.0p+112f)) * hn::Set(d, 0x1.0p-110f);
+  // bias = max(shl1_w & 0xFF000000, 0x71000000), compared as exponents.
+  const auto exponent = hn::BitCast(di, hn::ShiftRight<24>(shl1_w));
+  const auto bias = hn::ShiftLeft<24>(hn::BitCast(du, hn::Max(exponent, hn::Set(di, 0x71))));
+  base = hn::BitCast(d, hn::ShiftRight<1>(bias) + hn::Set(du, 0x07800000u)) + base;
+  const auto bits = hn::BitCast(du, base);
+  const auto exp_bits = hn::And(hn::ShiftRight<13>(bits), hn::Set(du, 0x00007C00u));
+  const auto mantissa_bits = hn::And(bits, hn::Set(du, 0x00000FFFu));
+  const auto magnitude = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), hn::Set(du, 0x7E00u),
+                                        exp_bits + mantissa_bits);
+  return hn::DemoteTo(d16, hn::BitCast(di, hn::Or(hn::ShiftRight<16>(sign), magnitude)));
+}
+
+// Stores the first `count` lanes of v (all when count >= Lanes) as T.
+template <class D>
+HWY_INLINE void StoreF(D d, hn::Vec<D> v, int64_t count, float* HWY_RESTRICT p) {
   if (count >= static_cast<int64_t>(hn::Lanes(d))) {
     hn::StoreU(v, d, p);
   } else {
     hn::BlendedStore(v, hn::FirstN(d, static_cast<size_t>(count)), d, p);
+  }
+}
+template <class D, typename Half>
+HWY_INLINE void StoreF(D d, hn::Vec<D> v, int64_t count, Half* HWY_RESTRICT p) {
+  const hn::Rebind<uint16_t, D> d16;
+  const auto bits = ToHalfBits(d, v, p);
+  uint16_t* q = reinterpret_cast<uint16_t*>(p);
+  if (count >= static_cast<int64_t>(hn::Lanes(d))) {
+    hn::StoreU(bits, d16, q);
+  } else {
+    hn::BlendedStore(bits, hn::FirstN(d16, static_cast<size_t>(count)), d16, q);
+  }
+}
+
+// dst[0, count) = src[0, count) as float32.
+template <typename T>
+HWY_INLINE void ConvertRow(float* HWY_RESTRICT dst, const T* HWY_RESTRICT src, int64_t count) {
+  if constexpr (std::is_same_v<T, float>) {
+    std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
+  } else {
+    const DF d;
+    const D1 d1;
+    const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+    int64_t i = 0;
+    for (; i + n <= count; i += n) hn::StoreU(LoadF(d, src + i), d, dst + i);
+    for (; i < count; ++i) hn::StoreU(LoadF(d1, src + i), d1, dst + i);
   }
 }
 
@@ -243,11 +347,12 @@ void RowMax(const Pool2dJob& job, int64_t owr, const float* HWY_RESTRICT src,
 // and the whole over-read (`row_len` floats) stays inside the input.
 HWY_INLINE bool ReadsInPlace(const Pool2dJob& job, const float* src, int64_t row_len) {
   return job.pw == 0 && (job.ow - 1) * job.sw + job.kw <= job.iw &&
-         job.in_end - src >= row_len;
+         static_cast<const float*>(job.in) + job.in_numel - src >= row_len;
 }
 
 // Channels-first max_pool over units [u0, u1) of (plane, band).
-void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
+template <typename T>
+void MaxPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t owr = RoundUp(job.ow, n);
@@ -267,8 +372,8 @@ void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
     const int64_t plane = u / job.bands;
     const int64_t y0 = (u % job.bands) * job.band;
     const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const float* ip = job.in + plane * job.ih * job.iw;
-    float* op = job.out + plane * job.oh * job.ow;
+    const T* ip = static_cast<const T*>(job.in) + plane * job.ih * job.iw;
+    T* op = static_cast<T*>(job.out) + plane * job.oh * job.ow;
     const Range band = BandRows(job, y0, y1);
     int64_t next_row = band.begin;  // input rows are reduced just in time
     for (int64_t y = y0; y < y1; ++y) {
@@ -276,14 +381,14 @@ void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
       for (; next_row < win.end; ++next_row) {
         const int64_t r = next_row;
         PrefetchRowAhead(ip, r, job.iw);
-        const float* src = ip + r * job.iw;
-        if (!ReadsInPlace(job, src, row_len)) {
-          std::memcpy(padded + job.pw, src, static_cast<size_t>(job.iw) * sizeof(float));
-          src = padded;
+        const float* src = padded;
+        if constexpr (std::is_same_v<T, float>) {
+          if (ReadsInPlace(job, ip + r * job.iw, row_len)) src = ip + r * job.iw;
         }
+        if (src == padded) ConvertRow(padded + job.pw, ip + r * job.iw, job.iw);
         RowMax(job, owr, src, t0, t1, rows.get() + (r - band.begin) * owr);
       }
-      float* orow = op + y * job.ow;
+      T* orow = op + y * job.ow;
       for (int64_t x = 0; x < job.ow; x += n) {
         hn::Vec<DF> acc = hn::Set(d, neg_inf);
         if (win.begin < win.end) {
@@ -292,31 +397,40 @@ void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
             acc = MaxStep(acc, hn::Load(d, rows.get() + (r - band.begin) * owr + x));
           }
         }
-        StoreFirst(d, acc, job.ow - x, orow + x);
+        StoreF(d, acc, job.ow - x, orow + x);
       }
     }
   }
 }
 
+void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  switch (job.elem) {
+    case ElemType::kFloat32: return MaxPoolCFT<float>(job, u0, u1);
+    case ElemType::kBFloat16: return MaxPoolCFT<BFloat16>(job, u0, u1);
+    case ElemType::kFloat16: return MaxPoolCFT<Float16>(job, u0, u1);
+  }
+}
+
 // dst[c] = fold of MaxStep over src[i * stride + c], i < count, for K
 // vectors of channels at c (-inf when count is 0).
-template <int K, class D>
-HWY_INLINE void FoldMaxAt(D d, const float* HWY_RESTRICT src, int64_t count,
-                          int64_t stride, float* HWY_RESTRICT dst) {
+template <int K, class D, typename S, typename O>
+HWY_INLINE void FoldMaxAt(D d, const S* HWY_RESTRICT src, int64_t count,
+                          int64_t stride, O* HWY_RESTRICT dst) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   hn::Vec<D> acc[K];
   for (int k = 0; k < K; ++k) acc[k] = hn::Set(d, -__builtin_inff());
   if (count > 0) {
-    for (int k = 0; k < K; ++k) acc[k] = hn::LoadU(d, src + k * n);
+    for (int k = 0; k < K; ++k) acc[k] = LoadF(d, src + k * n);
     for (int64_t i = 1; i < count; ++i) {
-      for (int k = 0; k < K; ++k) acc[k] = MaxStep(acc[k], hn::LoadU(d, src + i * stride + k * n));
+      for (int k = 0; k < K; ++k) acc[k] = MaxStep(acc[k], LoadF(d, src + i * stride + k * n));
     }
   }
-  for (int k = 0; k < K; ++k) hn::StoreU(acc[k], d, dst + k * n);
+  for (int k = 0; k < K; ++k) StoreF(d, acc[k], n, dst + k * n);
 }
 
-void FoldMaxChannels(const float* HWY_RESTRICT src, int64_t count, int64_t stride,
-                     int64_t channels, float* HWY_RESTRICT dst) {
+template <typename S, typename O>
+void FoldMaxChannels(const S* HWY_RESTRICT src, int64_t count, int64_t stride,
+                     int64_t channels, O* HWY_RESTRICT dst) {
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   int64_t c = 0;
@@ -328,7 +442,8 @@ void FoldMaxChannels(const float* HWY_RESTRICT src, int64_t count, int64_t strid
 
 // Channels-last max_pool over units [u0, u1) of (image, band): the window
 // max along W of every needed input row, then along H.
-void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
+template <typename T>
+void MaxPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const int64_t ch = job.channels;
   const int64_t row_floats = job.ow * ch;
   const int64_t band_rows = job.band_rows;
@@ -337,8 +452,8 @@ void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
     const int64_t image = u / job.bands;
     const int64_t y0 = (u % job.bands) * job.band;
     const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const float* ip = job.in + image * job.ih * job.iw * ch;
-    float* op = job.out + image * job.oh * job.ow * ch;
+    const T* ip = static_cast<const T*>(job.in) + image * job.ih * job.iw * ch;
+    T* op = static_cast<T*>(job.out) + image * job.oh * job.ow * ch;
     const Range band = BandRows(job, y0, y1);
     for (int64_t r = band.begin; r < band.end; ++r) {
       float* hrow = rows.get() + (r - band.begin) * row_floats;
@@ -357,15 +472,23 @@ void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
+void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  switch (job.elem) {
+    case ElemType::kFloat32: return MaxPoolCLT<float>(job, u0, u1);
+    case ElemType::kBFloat16: return MaxPoolCLT<BFloat16>(job, u0, u1);
+    case ElemType::kFloat16: return MaxPoolCLT<Float16>(job, u0, u1);
+  }
+}
+
 // K vectors of outputs [x, x + K * lanes) of R consecutive channels-first
 // avg_pool rows: each lane sums its window in row-major order. The R * K
 // sums are independent chains (keeping the adders busy) and rows shared by
 // the R windows are loaded once. `rows` + r * row_len is padded input row
 // r; win[q], div[q], out[q] belong to output row q.
-template <int K, int R>
+template <int K, int R, typename T>
 HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
                             int64_t row_len, const Range* win, int64_t x,
-                            const float* const* div, float* const* out) {
+                            const float* const* div, T* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t kw = job.kw;
   hn::Vec<DF> sum[R][K];
@@ -405,17 +528,16 @@ HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRIC
     for (int k = 0; k < K; ++k) {
       const int64_t at = x + k * n;
       const hn::Vec<DF> quotient = sum[q][k] / hn::LoadU(d, div[q] + at);
-      StoreFirst(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, job.ow - at,
-                 out[q] + at);
+      StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, job.ow - at, out[q] + at);
     }
   }
 }
 
 // One group of up to four vectors of R output rows.
-template <int R>
+template <int R, typename T>
 HWY_INLINE int64_t AvgRowGroup(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
                                int64_t row_len, const Range* win, int64_t x,
-                               const float* const* div, float* const* out) {
+                               const float* const* div, T* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t vectors = std::min<int64_t>(4, (job.ow - x + n - 1) / n);
   switch (vectors) {
@@ -428,7 +550,8 @@ HWY_INLINE int64_t AvgRowGroup(DF d, const Pool2dJob& job, const float* HWY_REST
 }
 
 // Channels-first avg_pool over units [u0, u1) of (plane, band).
-void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
+template <typename T>
+void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t owr = RoundUp(job.ow, n);
@@ -441,8 +564,8 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
     const int64_t plane = u / job.bands;
     const int64_t y0 = (u % job.bands) * job.band;
     const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const float* ip = job.in + plane * job.ih * job.iw;
-    float* op = job.out + plane * job.oh * job.ow;
+    const T* ip = static_cast<const T*>(job.in) + plane * job.ih * job.iw;
+    T* op = static_cast<T*>(job.out) + plane * job.oh * job.ow;
     const Range band = BandRows(job, y0, y1);
     int64_t next_row = band.begin;  // input rows are copied just in time
     const float* band_rows_ptr = rows.get() - band.begin * row_len;
@@ -451,7 +574,7 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
       const int pair = y + 1 < y1 ? 2 : 1;
       Range win[2];
       const float* div[2];
-      float* orow[2];
+      T* orow[2];
       for (int q = 0; q < pair; ++q) {
         win[q] = Window(y + q, job.sh, job.ph, job.kh, job.ih);
         div[q] = job.divisors + (y + q) * job.ow;
@@ -460,8 +583,7 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
       for (; next_row < win[pair - 1].end; ++next_row) {
         const int64_t r = next_row;
         PrefetchRowAhead(ip, r, job.iw);
-        std::memcpy(rows.get() + (r - band.begin) * row_len + job.pw, ip + r * job.iw,
-                    static_cast<size_t>(job.iw) * sizeof(float));
+        ConvertRow(rows.get() + (r - band.begin) * row_len + job.pw, ip + r * job.iw, job.iw);
       }
       for (int64_t x = 0; x < job.ow;) {
         x += pair == 2 ? AvgRowGroup<2>(d, job, band_rows_ptr, row_len, win, x, div, orow)
@@ -471,29 +593,38 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
+void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  switch (job.elem) {
+    case ElemType::kFloat32: return AvgPoolCFT<float>(job, u0, u1);
+    case ElemType::kBFloat16: return AvgPoolCFT<BFloat16>(job, u0, u1);
+    case ElemType::kFloat16: return AvgPoolCFT<Float16>(job, u0, u1);
+  }
+}
+
 // K vectors of channels of one channels-last avg_pool output.
-template <int K, class D>
-HWY_INLINE void AvgAt(D d, const float* HWY_RESTRICT in, const Pool2dJob& job,
-                      Range rows, Range cols, float divisor, float* HWY_RESTRICT dst) {
+template <int K, class D, typename T>
+HWY_INLINE void AvgAt(D d, const T* HWY_RESTRICT in, const Pool2dJob& job,
+                      Range rows, Range cols, float divisor, T* HWY_RESTRICT dst) {
   const int64_t ch = job.channels;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   hn::Vec<D> sum[K];
   for (int k = 0; k < K; ++k) sum[k] = hn::Zero(d);
   for (int64_t r = rows.begin; r < rows.end; ++r) {
-    const float* p = in + (r * job.iw) * ch;
+    const T* p = in + (r * job.iw) * ch;
     for (int64_t x = cols.begin; x < cols.end; ++x) {
-      for (int k = 0; k < K; ++k) sum[k] = sum[k] + hn::LoadU(d, p + x * ch + k * n);
+      for (int k = 0; k < K; ++k) sum[k] = sum[k] + LoadF(d, p + x * ch + k * n);
     }
   }
   const hn::Vec<D> div = hn::Set(d, divisor);
   for (int k = 0; k < K; ++k) {
     const hn::Vec<D> quotient = sum[k] / div;
-    hn::StoreU(job.add_to_zero ? hn::Zero(d) + quotient : quotient, d, dst + k * n);
+    StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, n, dst + k * n);
   }
 }
 
 // Channels-last avg_pool over units [u0, u1) of (image, band).
-void AvgPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
+template <typename T>
+void AvgPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const DF d;
   const D1 d1;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
@@ -502,20 +633,28 @@ void AvgPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
     const int64_t image = u / job.bands;
     const int64_t y0 = (u % job.bands) * job.band;
     const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const float* ip = job.in + image * job.ih * job.iw * ch;
-    float* op = job.out + image * job.oh * job.ow * ch;
+    const T* ip = static_cast<const T*>(job.in) + image * job.ih * job.iw * ch;
+    T* op = static_cast<T*>(job.out) + image * job.oh * job.ow * ch;
     for (int64_t y = y0; y < y1; ++y) {
       const Range rows = Window(y, job.sh, job.ph, job.kh, job.ih);
       for (int64_t x = 0; x < job.ow; ++x) {
         const Range cols = Window(x, job.sw, job.pw, job.kw, job.iw);
         const float divisor = job.divisors[y * job.ow + x];
-        float* dst = op + (y * job.ow + x) * ch;
+        T* dst = op + (y * job.ow + x) * ch;
         int64_t c = 0;
         for (; c + 4 * n <= ch; c += 4 * n) AvgAt<4>(d, ip + c, job, rows, cols, divisor, dst + c);
         for (; c + n <= ch; c += n) AvgAt<1>(d, ip + c, job, rows, cols, divisor, dst + c);
         for (; c < ch; ++c) AvgAt<1>(d1, ip + c, job, rows, cols, divisor, dst + c);
       }
     }
+  }
+}
+
+void AvgPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  switch (job.elem) {
+    case ElemType::kFloat32: return AvgPoolCLT<float>(job, u0, u1);
+    case ElemType::kBFloat16: return AvgPoolCLT<BFloat16>(job, u0, u1);
+    case ElemType::kFloat16: return AvgPoolCLT<Float16>(job, u0, u1);
   }
 }
 
@@ -699,7 +838,12 @@ constexpr int64_t kMaxDivisors = int64_t{1} << 24;
 // 1-D and 2-D float32 plans without dilation; 3-D plans only when the depth
 // is trivial. Fills the geometry of `job` (not in/out, band).
 bool Supported2d(const PoolPlan& plan, Pool2dJob& job) {
-  if (plan.dtype != DType::kFloat32) return false;
+  switch (plan.dtype) {
+    case DType::kFloat32: job.elem = ElemType::kFloat32; break;
+    case DType::kBFloat16: job.elem = ElemType::kBFloat16; break;
+    case DType::kFloat16: job.elem = ElemType::kFloat16; break;
+    default: return false;
+  }
   if (plan.in[0] != 1 || plan.out[0] != 1 || plan.kernel[0] != 1 || plan.pad[0] != 0) {
     return false;
   }
@@ -791,9 +935,9 @@ bool TryMaxPool(const PoolPlan& plan, const TensorView& input,
   if (!g_enabled.load(std::memory_order_relaxed) || indices != nullptr) return false;
   Pool2dJob job{};
   if (!Supported2d(plan, job)) return false;
-  job.in = input.data_as<float>();
-  job.in_end = job.in + input.numel();
-  job.out = output.data_as<float>();
+  job.in = input.data;
+  job.in_numel = input.numel();
+  job.out = output.data;
   if (plan.channels_last) {
     RunUnits(plan, job, exec, HWY_DYNAMIC_DISPATCH(MaxPoolCL));
   } else {
@@ -809,9 +953,9 @@ bool TryAvgPool(const PoolPlan& plan, const TensorView& input,
   Pool2dJob job{};
   if (!Supported2d(plan, job) || job.oh * job.ow > kMaxDivisors) return false;
   const std::vector<float> divisors = AvgDivisors(plan, job);
-  job.in = input.data_as<float>();
-  job.in_end = job.in + input.numel();
-  job.out = output.data_as<float>();
+  job.in = input.data;
+  job.in_numel = input.numel();
+  job.out = output.data;
   job.divisors = divisors.data();
   job.add_to_zero = !(plan.channels_last && plan.batched && plan.op.spatial_dims == 2);
   if (plan.channels_last) {

@@ -6,7 +6,9 @@
 // the caller runs the generic kernel. Results are bit-identical to the
 // generic kernels. REQUIRES: plan from PlanPool, views matching it.
 //
-// Handled today (float32, 1-D and 2-D, no dilation, no indices):
+// Handled today (1-D and 2-D, no dilation, no indices; float32, and
+// bfloat16/float16 widened to float32 lanes in registers on load and
+// rounded once, to nearest even, on store):
 //   max_pool    channels-first with stride 1 or 2 along the width
 //               (stride-2 windows via de-interleaving loads); channels-last
 //               with any stride (vectors along C). Separable: the window
@@ -17,7 +19,11 @@
 //               order (a separable sum would round differently), padding is
 //               read as +0.0 from padded scratch rows, which never changes a
 //               sum that starts at +0.0.
-//   adaptive_avg_pool to 1x1 (global average pooling), channels-last.
+//   adaptive_avg_pool to 1x1 (global average pooling), float32 only:
+//               ATen's cascade-sum order replayed lane by lane (channels-
+//               last: lanes are channels; channels-first: 8-lane vectors
+//               along the plane, so it declines on targets narrower than
+//               AVX2).
 // A fast path checks exec.cancelled between work units; if raised it stops
 // early and still returns true (the caller reports Cancelled).
 #ifndef POOLCAT_CORE_POOL_SIMD_H_

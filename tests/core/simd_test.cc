@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/float16.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "hwy/targets.h"
@@ -58,11 +59,12 @@ std::vector<float> PlainRandom(int64_t n, uint32_t seed) {
 
 struct Case {
   PoolOp op;
+  DType dtype = DType::kFloat32;
   std::vector<int64_t> shape;  // physical
   PoolArgs args;
   int threads = 1;
   std::string Describe() const {
-    return absl::StrCat(PoolOpName(op), " shape=[", absl::StrJoin(shape, ","), "] k=[",
+    return absl::StrCat(PoolOpName(op), " ", DTypeName(dtype), " shape=[", absl::StrJoin(shape, ","), "] k=[",
                         absl::StrJoin(args.kernel_size, ","), "] s=[",
                         absl::StrJoin(args.stride, ","), "] p=[", absl::StrJoin(args.padding, ","),
                         "] ceil=", args.ceil_mode, " cip=", args.count_include_pad,
@@ -72,21 +74,49 @@ struct Case {
   }
 };
 
+// Stores float values as `dtype` elements (rounding to nearest even).
+std::vector<uint8_t> Encode(DType dtype, const std::vector<float>& values) {
+  std::vector<uint8_t> bytes(values.size() * DTypeSize(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == DType::kFloat32) {
+      std::memcpy(&bytes[4 * i], &values[i], 4);
+    } else {
+      const uint16_t bits = dtype == DType::kBFloat16 ? FloatToBFloat16(values[i]).bits
+                                                      : FloatToFloat16(values[i]).bits;
+      std::memcpy(&bytes[2 * i], &bits, 2);
+    }
+  }
+  return bytes;
+}
+
+float Decode(DType dtype, const uint8_t* p) {
+  if (dtype == DType::kFloat32) {
+    float f;
+    std::memcpy(&f, p, 4);
+    return f;
+  }
+  uint16_t bits;
+  std::memcpy(&bits, p, 2);
+  return dtype == DType::kBFloat16 ? BFloat16ToFloat(BFloat16{bits}) : Float16ToFloat(Float16{bits});
+}
+
 // Runs the fast path directly (it must accept the case) and the generic
 // kernel through RunPool with fast paths off; compares the bytes.
-void ExpectFastPathMatchesGeneric(const Case& c, const std::vector<float>& data) {
+void ExpectFastPathMatchesGeneric(const Case& c, const std::vector<float>& values) {
   SCOPED_TRACE(c.Describe());
   ExecOptions exec;
   exec.num_threads = c.threads;
-  absl::StatusOr<PoolPlan> plan = PlanPool(c.op, DType::kFloat32, c.shape, c.args, exec);
+  absl::StatusOr<PoolPlan> plan = PlanPool(c.op, c.dtype, c.shape, c.args, exec);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  const TensorView in{DType::kFloat32, c.shape, data.data()};
+  const std::vector<uint8_t> data = Encode(c.dtype, values);
+  const TensorView in{c.dtype, c.shape, data.data()};
   const int64_t out_n = NumElements(plan->output_shape);
+  const size_t elem = DTypeSize(c.dtype);
   // Poison both outputs differently so an unwritten element shows.
-  std::vector<float> fast(static_cast<size_t>(out_n), 1234.5f);
-  std::vector<float> generic(static_cast<size_t>(out_n), -999.0f);
-  const MutableTensorView fast_view{DType::kFloat32, plan->output_shape, fast.data()};
-  const MutableTensorView generic_view{DType::kFloat32, plan->output_shape, generic.data()};
+  std::vector<uint8_t> fast(static_cast<size_t>(out_n) * elem, 0x5A);
+  std::vector<uint8_t> generic(static_cast<size_t>(out_n) * elem, 0xA5);
+  const MutableTensorView fast_view{c.dtype, plan->output_shape, fast.data()};
+  const MutableTensorView generic_view{c.dtype, plan->output_shape, generic.data()};
   bool handled = false;
   switch (c.op.kind) {
     case PoolKind::kMax:
@@ -112,15 +142,17 @@ void ExpectFastPathMatchesGeneric(const Case& c, const std::vector<float>& data)
     return;
   }
   for (int64_t i = 0; i < out_n; ++i) {
+    const uint8_t* a = &fast[static_cast<size_t>(i) * elem];
+    const uint8_t* b = &generic[static_cast<size_t>(i) * elem];
+    const float fa = Decode(c.dtype, a);
+    const float fb = Decode(c.dtype, b);
     // A NaN made by arithmetic (an average of NaN, or of +inf and -inf)
     // has the sign and payload of whichever operand the compiler put first
     // (x86 keeps the first NaN operand), which C++ leaves unspecified, in
     // ATen as here. Max pooling only moves values, so it is exact.
-    if (c.op.kind != PoolKind::kMax && std::isnan(fast[i]) && std::isnan(generic[i])) continue;
-    uint32_t a, b;
-    std::memcpy(&a, &fast[i], 4);
-    std::memcpy(&b, &generic[i], 4);
-    ASSERT_EQ(a, b) << "output " << i << ": fast " << fast[i] << " generic " << generic[i];
+    if (c.op.kind != PoolKind::kMax && std::isnan(fa) && std::isnan(fb)) continue;
+    ASSERT_EQ(std::memcmp(a, b, elem), 0)
+        << "output " << i << ": fast " << fa << " generic " << fb;
   }
 }
 
@@ -317,6 +349,50 @@ TEST(SimdPool, GlobalAvgPoolMatchesGenericOnEveryTarget) {
               c, seed % 4 == 0 ? SpecialRandom(n, seed) : PlainRandom(n, seed));
           ++seed;
           if (::testing::Test::HasFatalFailure()) return;
+        }
+      }
+    }
+  });
+}
+
+// Values whose float16 images include subnormals (below 6.1e-5).
+std::vector<float> WithTinyValues(std::vector<float> v, uint32_t seed) {
+  std::mt19937 rng(seed);
+  for (float& x : v) {
+    if (rng() % 4 == 0) x *= 1e-6f;
+  }
+  return v;
+}
+
+TEST(SimdPool, HalfPrecisionMaxAndAvgMatchGenericOnEveryTarget) {
+  ForEachTarget([] {
+    uint32_t seed = 500;
+    for (DType dtype : {DType::kBFloat16, DType::kFloat16}) {
+      for (PoolKind kind : {PoolKind::kMax, PoolKind::kAvg}) {
+        for (bool cl : {false, true}) {
+          for (int64_t k : {2, 3, 5}) {
+            for (int64_t s : {1, 2}) {
+              for (int64_t w : {int64_t{7}, int64_t{37}}) {
+                Case c;
+                c.op = {kind, 2};
+                c.dtype = dtype;
+                c.shape = Shape(2, cl ? 35 : 3, 9, w, cl);
+                c.args.kernel_size = {k};
+                c.args.stride = {s};
+                c.args.padding = {k / 2};
+                c.args.ceil_mode = (seed & 1) != 0;
+                c.args.count_include_pad = (seed & 2) != 0;
+                c.args.channels_last = cl;
+                const int64_t n = NumElements(c.shape);
+                std::vector<float> values = kind == PoolKind::kMax || seed % 3 == 0
+                                                ? SpecialRandom(n, seed)
+                                                : PlainRandom(n, seed);
+                ExpectFastPathMatchesGeneric(c, WithTinyValues(std::move(values), seed));
+                ++seed;
+                if (::testing::Test::HasFatalFailure()) return;
+              }
+            }
+          }
         }
       }
     }
