@@ -19,10 +19,15 @@
 
 namespace poolcat::server {
 
-// Applies the malloc settings. Call once, early, before threads start.
+// Applies the malloc settings (none when max_retained_bytes is 0: glibc's
+// defaults then return large blocks to the kernel at once). Call once, early,
+// and before RetainedBytes.
 void ConfigureAllocator(uint64_t max_retained_bytes);
 
-// Free bytes malloc holds in its arenas (not returned to the kernel).
+// Estimate of the memory kept for reuse: resident memory not backing a live
+// allocation, beyond what was resident at ConfigureAllocator (code, static
+// data). mallinfo2's free-byte count would be no good: it keeps counting
+// free chunks whose pages malloc_trim already gave back.
 uint64_t RetainedBytes();
 
 // Checks RetainedBytes() about once a second and returns memory to the

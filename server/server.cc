@@ -95,8 +95,10 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
   ConfigureAllocator(static_cast<uint64_t>(options.max_retained_bytes));
   s->metrics_ = std::make_unique<Metrics>([] { return static_cast<double>(RetainedBytes()); });
   s->metrics_->SetComputeThreads(threads);
-  s->retention_ =
-      std::make_unique<RetentionGuard>(static_cast<uint64_t>(options.max_retained_bytes));
+  if (options.max_retained_bytes > 0) {
+    s->retention_ =
+        std::make_unique<RetentionGuard>(static_cast<uint64_t>(options.max_retained_bytes));
+  }
   s->pool_ = std::make_unique<ComputePool>(threads, options.max_concurrent);
   Limits limits;
   limits.max_elements = options.max_elements;
