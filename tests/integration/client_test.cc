@@ -128,13 +128,15 @@ bool WaitForMetric(const ServerProcess& server, const std::string& name,
   return false;
 }
 
-// A computation that keeps one compute thread busy for a long while (about
-// a second or more here), so a test can act while it is in flight: a 31x31
-// average window over 1M elements, ~1G additions.
+// A computation that keeps one compute thread busy for seconds (about 2.4 s
+// on the development machine: 21^3-element average windows at 4 * 44^3
+// positions, 3.2G additions) from a small request (4 MiB), so a test can
+// act while it is in flight. The server checks for cancellation between
+// the 4 planes.
 struct SlowPool {
-  Tensor input = RandomFloat32({1, 4, 512, 512}, 99);
-  PoolArgs args = Kernel({31}, {1});
-  static constexpr char kOp[] = "avg_pool2d";
+  Tensor input = RandomFloat32({1, 4, 64, 64, 64}, 99);
+  PoolArgs args = Kernel({21}, {1});
+  static constexpr char kOp[] = "avg_pool3d";
 };
 
 // ----------------------------------------------------------------------------
@@ -590,10 +592,11 @@ TEST(Shutdown, SigtermDuringLoadFinishesEveryAcceptedCall) {
   // Slow calls that are known to be accepted before SIGTERM (the server
   // counts them as started); they queue on its single compute thread, so
   // most are still in flight when SIGTERM arrives.
+  // Each takes about 0.4 s here (17^3 windows at 48^3 positions).
   constexpr int kAccepted = 6;
-  const Tensor slow_input = RandomFloat32({1, 2, 384, 384}, 5);
-  const PoolArgs slow_args = Kernel({25}, {1});
-  absl::StatusOr<PoolResult> slow_want = Pool("avg_pool2d", slow_input, slow_args);
+  const Tensor slow_input = RandomFloat32({1, 1, 64, 64, 64}, 5);
+  const PoolArgs slow_args = Kernel({17}, {1});
+  absl::StatusOr<PoolResult> slow_want = Pool("avg_pool3d", slow_input, slow_args);
   ASSERT_TRUE(slow_want.ok()) << slow_want.status();
   std::vector<absl::StatusOr<Tensor>> accepted(kAccepted,
                                                absl::UnknownError("not run"));
@@ -609,7 +612,7 @@ TEST(Shutdown, SigtermDuringLoadFinishesEveryAcceptedCall) {
   };
   for (int i = 0; i < kAccepted; ++i) {
     threads.emplace_back([&, i] {
-      accepted[i] = client->Pool("avg_pool2d", slow_input, slow_args);
+      accepted[i] = client->Pool("avg_pool3d", slow_input, slow_args);
     });
   }
   // Every slow call has started on the server: it is accepted.
