@@ -51,6 +51,15 @@ bool IsServerFault(grpc::StatusCode code) {
          code == grpc::StatusCode::DATA_LOSS;
 }
 
+// gRPC's callback API answers a request body that does not parse with a
+// bare UNIMPLEMENTED, which would send a client looking for a missing method.
+// Our handlers never return UNIMPLEMENTED, so on our service that status
+// means a malformed request: a bad argument.
+bool IsUndecodableRequest(const Metrics::MethodSeries& series, const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
+         status.error_message().empty() && series.service == "poolcat.v1.PoolCat";
+}
+
 absl::string_view RpcTypeName(grpc::experimental::ServerRpcInfo::Type type) {
   using Type = grpc::experimental::ServerRpcInfo::Type;
   switch (type) {
@@ -78,7 +87,13 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-      const grpc::Status status = methods->GetSendStatus();
+      grpc::Status status = methods->GetSendStatus();
+      if (IsUndecodableRequest(series_, status)) {
+        status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              "request is not a valid protobuf message for /" + series_.service +
+                                  "/" + series_.method);
+        methods->ModifySendStatus(status);
+      }
       metrics_->RpcHandled(series_, status.error_code(), elapsed.count());
       if (IsServerFault(status.error_code())) {
         // Client mistakes are answered and counted, not logged; a server

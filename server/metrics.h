@@ -6,7 +6,8 @@
 //   grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}
 //   grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method} (histogram)
 // They are recorded by one interceptor (NewInterceptorFactory), never by the
-// handlers. The poolcat_* families describe the compute side:
+// handlers. The same interceptor turns gRPC's bare UNIMPLEMENTED for an
+// unparsable request body into INVALID_ARGUMENT before it is counted. The poolcat_* families describe the compute side:
 //   poolcat_inflight_computations  admitted computations (queued or running)
 //   poolcat_rejected_total{reason="max_concurrent"}  calls refused at the cap
 //   poolcat_bytes_in_total / poolcat_bytes_out_total  tensor payload bytes

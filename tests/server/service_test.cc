@@ -2,6 +2,7 @@
 #include "server/service.h"
 
 #include <cstring>
+#include <future>
 #include <memory>
 #include <string>
 #include <vector>
@@ -254,6 +255,19 @@ TEST_F(ServiceTest, ShutdownRefusesNewCalls) {
   const grpc::Status status = stub_->Echo(&context, request, &response);
   EXPECT_FALSE(status.ok());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(ServiceTest, UnparsableRequestBodyIsInvalidArgument) {
+  grpc::GenericStub generic(channel_);
+  grpc::Slice slice(std::string("\xff\xff\xff"));
+  grpc::ByteBuffer send(&slice, 1), recv;
+  grpc::ClientContext context;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&context, "/poolcat.v1.PoolCat/Pool", grpc::StubOptions(), &send, &recv,
+                    [&done](grpc::Status s) { done.set_value(s); });
+  const grpc::Status status = done.get_future().get();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("/poolcat.v1.PoolCat/Pool"));
 }
 
 TEST(ServiceLimits, OutputLargerThanTheMessageLimitIsResourceExhausted) {
