@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <random>
 #include <functional>
+#include <random>
 #include <thread>
 #include <utility>
 
@@ -73,8 +73,8 @@ absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
     return absl::InvalidArgumentError(
         absl::StrCat("--requests must be >= 0, got ", options.requests));
   }
-  absl::StatusOr<int64_t> numel = CheckedNumel(
-      options.shape, options.dtype, kDefaultMaxElements, "--shape");
+  absl::StatusOr<int64_t> numel = CheckedNumel(options.shape, options.dtype,
+                                               kDefaultMaxElements, "--shape");
   if (!numel.ok()) return numel.status();
 
   const Tensor input = RandomInput(options.dtype, options.shape);
@@ -122,14 +122,16 @@ absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
         ++cancelled;
       } else {
         std::string code = absl::StatusCodeToString(status.code());
-        if (errors[code]++ == 0) first_error[code] = std::string(status.message());
+        if (errors[code]++ == 0)
+          first_error[code] = std::string(status.message());
       }
     }
     absl::MutexLock lock(&mu);
     latencies_ms.insert(latencies_ms.end(), mine.begin(), mine.end());
     report.cancelled += cancelled;
     for (const auto& [code, n] : errors) {
-      if (report.errors[code] == 0) report.first_error[code] = first_error[code];
+      if (report.errors[code] == 0)
+        report.first_error[code] = first_error[code];
       report.errors[code] += n;
     }
     running.fetch_sub(1);
@@ -169,8 +171,8 @@ std::string FormatBenchReport(const BenchOptions& options,
                               const BenchReport& report) {
   std::string out = absl::StrFormat(
       "%s %s [%s] %s, %d bytes/request, concurrency %d, connections %d\n",
-      options.echo ? "echo" : options.op.c_str(),
-      DTypeName(options.dtype), absl::StrJoin(options.shape, ","),
+      options.echo ? "echo" : options.op.c_str(), DTypeName(options.dtype),
+      absl::StrJoin(options.shape, ","),
       options.echo ? "(Echo RPC)" : "(Pool RPC)", report.request_bytes,
       options.concurrency, report.connections);
   absl::StrAppendFormat(&out, "requests: %d ok in %.2f s: %.1f requests/s\n",
@@ -225,10 +227,10 @@ std::string BenchReportJson(const BenchOptions& options,
       absl::StrJoin(errors, ","), "}",
       absl::StrFormat(",\"seconds\":%.6f,\"requests_per_second\":%.3f",
                       report.seconds, report.requests_per_second),
-      absl::StrFormat(
-          ",\"latency_ms\":{\"p50\":%.6f,\"p90\":%.6f,\"p99\":%.6f,"
-          "\"max\":%.6f}}",
-          report.p50_ms, report.p90_ms, report.p99_ms, report.max_ms));
+      absl::StrFormat(",\"latency_ms\":{\"p50\":%.6f,\"p90\":%.6f,\"p99\":%.6f,"
+                      "\"max\":%.6f}}",
+                      report.p50_ms, report.p90_ms, report.p99_ms,
+                      report.max_ms));
 }
 
 }  // namespace poolcat

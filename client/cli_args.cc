@@ -110,7 +110,8 @@ absl::StatusOr<PoolArgs> PoolArgsFromFlags(const PoolFlags& flags) {
   }
 
   if (flags.divisor_override.has_value()) {
-    absl::string_view text = absl::StripAsciiWhitespace(*flags.divisor_override);
+    absl::string_view text =
+        absl::StripAsciiWhitespace(*flags.divisor_override);
     if (text != "None") {
       int64_t value = 0;
       if (!absl::SimpleAtoi(text, &value)) {

@@ -1,7 +1,7 @@
 // poolcat: the command-line client of the poolcat service.
 //
-//   poolcat pool --target=HOST:PORT --op=OP [--kernel_size=a,b] ... -o OUT.npy IN.npy
-//   poolcat concat --target=HOST:PORT --dim=D -o OUT.npy A.npy B.npy ...
+//   poolcat pool --target=HOST:PORT --op=OP [--kernel_size=a,b] ... -o OUT.npy
+//   IN.npy poolcat concat --target=HOST:PORT --dim=D -o OUT.npy A.npy B.npy ...
 //   poolcat health | demo | bench
 //
 // Exit status: 0 on success; 1 when a call or file operation fails (the
@@ -25,8 +25,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -71,8 +71,7 @@ void AddConnectionFlags(CLI::App& app, ConnectionFlags& flags) {
                  "PEM file of the CA that signed the server's certificate");
   app.add_option("--tls_cert", flags.tls_cert,
                  "PEM client certificate, for mutual TLS");
-  app.add_option("--tls_key", flags.tls_key,
-                 "PEM private key of --tls_cert");
+  app.add_option("--tls_key", flags.tls_key, "PEM private key of --tls_cert");
   app.add_option("--tls_server_name", flags.tls_server_name,
                  "Expect this name in the server's certificate instead of "
                  "the target's host");
@@ -122,7 +121,8 @@ absl::StatusOr<std::unique_ptr<Client>> MakeClient(
   ClientOptions options;
   options.own_connection = own_connection;
   options.target = flags.target;
-  absl::StatusOr<absl::Duration> deadline = ParseDuration("deadline", flags.deadline);
+  absl::StatusOr<absl::Duration> deadline =
+      ParseDuration("deadline", flags.deadline);
   if (!deadline.ok()) return deadline.status();
   options.default_deadline = *deadline;
   options.max_message_bytes = flags.max_message_bytes;
@@ -194,7 +194,8 @@ void AddPoolFlags(CLI::App& app, PoolFlags& flags) {
   const Flag table[] = {
       {"--kernel_size", &flags.kernel_size, "Window size, e.g. 3 or 2,3"},
       {"--stride", &flags.stride, "Window step; default kernel_size"},
-      {"--padding", &flags.padding, "Implicit padding on both sides; default 0"},
+      {"--padding", &flags.padding,
+       "Implicit padding on both sides; default 0"},
       {"--dilation", &flags.dilation, "Spacing of window elements; default 1"},
       {"--ceil_mode", &flags.ceil_mode, "true|false: ceil for output size"},
       {"--count_include_pad", &flags.count_include_pad,
@@ -239,7 +240,8 @@ int Run(int argc, char** argv) {
   CallOptions call;
   call.cancellation = interrupts->cancellation();
 
-  CLI::App app{"poolcat: PyTorch-exact pooling and concatenation, as a service"};
+  CLI::App app{
+      "poolcat: PyTorch-exact pooling and concatenation, as a service"};
   app.require_subcommand(1);
   ConnectionFlags connection;
   AddConnectionFlags(app, connection);
@@ -254,8 +256,9 @@ int Run(int argc, char** argv) {
                    "adaptive_{max,avg}_pool{1,2,3}d")
       ->required();
   AddPoolFlags(*pool, pool_flags);
-  pool->add_option("--indices", indices_path,
-                   "Also return the argmax indices and write them (int64) here");
+  pool->add_option(
+      "--indices", indices_path,
+      "Also return the argmax indices and write them (int64) here");
   std::string pool_dtype;
   pool->add_option("--dtype", pool_dtype,
                    "Send the input as this dtype: bfloat16 for a float32 .npy "
@@ -302,22 +305,27 @@ int Run(int argc, char** argv) {
   std::string bench_dtype = "float32";
   std::string bench_duration = "10s";
   bool bench_json = false;
-  bench->add_option("--concurrency", bench_options.concurrency,
-                    "Calls in flight at once")
+  bench
+      ->add_option("--concurrency", bench_options.concurrency,
+                   "Calls in flight at once")
       ->capture_default_str();
   int bench_connections = 1;
-  bench->add_option("--connections", bench_connections,
-                    "Connections the calls are spread over")
+  bench
+      ->add_option("--connections", bench_connections,
+                   "Connections the calls are spread over")
       ->capture_default_str();
-  bench->add_option("--duration", bench_duration,
-                    "Stop after this long: seconds or a duration (30s)")
+  bench
+      ->add_option("--duration", bench_duration,
+                   "Stop after this long: seconds or a duration (30s)")
       ->capture_default_str();
-  bench->add_option("--requests", bench_options.requests,
-                    "Stop after this many calls (0: only --duration bounds)")
+  bench
+      ->add_option("--requests", bench_options.requests,
+                   "Stop after this many calls (0: only --duration bounds)")
       ->capture_default_str();
-  bench->add_option("--op", bench_options.op,
-                    "Pooling op; without --kernel_size a 2x2 window (output "
-                    "size 1 for adaptive ops)")
+  bench
+      ->add_option("--op", bench_options.op,
+                   "Pooling op; without --kernel_size a 2x2 window (output "
+                   "size 1 for adaptive ops)")
       ->capture_default_str();
   bench->add_option("--shape", bench_shape, "Input shape, e.g. 32,64,112,112")
       ->capture_default_str();
@@ -386,9 +394,9 @@ int Run(int argc, char** argv) {
     if (!concat_dtypes.empty()) {
       dtypes = absl::StrSplit(concat_dtypes, ',');
       if (dtypes.size() != concat_in.size()) {
-        PrintStatus(absl::InvalidArgumentError(absl::StrCat(
-            "--input_dtypes names ", dtypes.size(), " dtypes for ",
-            concat_in.size(), " inputs")));
+        PrintStatus(absl::InvalidArgumentError(
+            absl::StrCat("--input_dtypes names ", dtypes.size(), " dtypes for ",
+                         concat_in.size(), " inputs")));
         return kExitUsage;
       }
     }
@@ -436,7 +444,8 @@ int Run(int argc, char** argv) {
   absl::StatusOr<PoolArgs> pool_args = PoolArgsFromFlags(bench_flags);
   absl::StatusOr<std::vector<int64_t>> shape =
       ParseIntList("shape", bench_shape);
-  absl::StatusOr<absl::Duration> duration = ParseDuration("duration", bench_duration);
+  absl::StatusOr<absl::Duration> duration =
+      ParseDuration("duration", bench_duration);
   std::optional<DType> dtype = DTypeFromName(bench_dtype);
   for (const absl::Status& s :
        {pool_args.status(), shape.status(), duration.status()}) {

@@ -341,9 +341,9 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
     return absl::InvalidArgumentError(
         "tls.client_cert_pem and tls.client_key_pem must be given together");
   }
-  if (!tls.enabled && (!tls.root_ca_pem.empty() ||
-                       !tls.client_cert_pem.empty() ||
-                       !tls.server_name_override.empty())) {
+  if (!tls.enabled &&
+      (!tls.root_ca_pem.empty() || !tls.client_cert_pem.empty() ||
+       !tls.server_name_override.empty())) {
     return absl::InvalidArgumentError(
         "TLS certificates or server_name_override given but tls.enabled is "
         "false");

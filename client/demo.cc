@@ -49,9 +49,9 @@ std::string FormatTuple(const std::vector<Tensor>& tensors) {
 }
 
 struct Example {
-  std::string cell;       // where the notebook shows it
-  std::string code;       // the notebook's code
-  std::string request;    // what the service is asked
+  std::string cell;     // where the notebook shows it
+  std::string code;     // the notebook's code
+  std::string request;  // what the service is asked
   // Runs the example; returns the tensors the notebook printed, the last
   // of which is the one checked.
   std::function<absl::StatusOr<std::vector<Tensor>>()> run;
@@ -79,8 +79,8 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
   const Tensor x3 = Float32({3, 3}, Range(9));
   const Tensor x4 = Float32({1, 1, 4, 4}, Range(16));
   const Tensor x4_plus_1 = Float32({1, 1, 4, 4}, Range(16, 1));
-  const Tensor matrix = Float32(
-      {4, 4}, {1, 3, 2, 4, 5, 6, 7, 8, 9, 2, 1, 0, 3, 4, 5, 6});
+  const Tensor matrix =
+      Float32({4, 4}, {1, 3, 2, 4, 5, 6, 7, 8, 9, 2, 1, 0, 3, 4, 5, 6});
 
   // The notebook's pool2d(X, (p_h, p_w), mode) is a stride-1 window over a
   // 2-D tensor: max/avg_pool2d on it as a (1, H, W) unbatched input.
@@ -104,20 +104,24 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
 
   std::vector<Example> examples;
   examples.push_back(
-      {"In [5]", "X, pool2d(X, (2, 2))",
+      {"In [5]",
+       "X, pool2d(X, (2, 2))",
        "max_pool2d(X as (1, 3, 3), kernel_size=(2, 2), stride=1)",
        [&]() -> absl::StatusOr<std::vector<Tensor>> {
-         absl::StatusOr<Tensor> y = pool_2d("max_pool2d", x3, Args({2, 2}, {1}));
+         absl::StatusOr<Tensor> y =
+             pool_2d("max_pool2d", x3, Args({2, 2}, {1}));
          if (!y.ok()) return y.status();
          return std::vector<Tensor>{x3, *std::move(y)};
        },
        {2, 2},
        {4, 5, 7, 8}});
   examples.push_back(
-      {"In [6]", "pool2d(X, (2, 2), 'avg')",
+      {"In [6]",
+       "pool2d(X, (2, 2), 'avg')",
        "avg_pool2d(X as (1, 3, 3), kernel_size=(2, 2), stride=1)",
        [&]() -> absl::StatusOr<std::vector<Tensor>> {
-         absl::StatusOr<Tensor> y = pool_2d("avg_pool2d", x3, Args({2, 2}, {1}));
+         absl::StatusOr<Tensor> y =
+             pool_2d("avg_pool2d", x3, Args({2, 2}, {1}));
          if (!y.ok()) return y.status();
          return std::vector<Tensor>{*std::move(y)};
        },
@@ -134,19 +138,22 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
        },
        {1, 1, 4, 4},
        Range(16)});
-  examples.push_back({"In [8]", "nn.MaxPool2d(3)(X)",
+  examples.push_back({"In [8]",
+                      "nn.MaxPool2d(3)(X)",
                       "max_pool2d(X, kernel_size=3)",
                       [&]() { return pool("max_pool2d", x4, Args({3})); },
                       {1, 1, 1, 1},
                       {10}});
   examples.push_back(
-      {"In [9]", "nn.MaxPool2d(3, padding=1, stride=2)(X)",
+      {"In [9]",
+       "nn.MaxPool2d(3, padding=1, stride=2)(X)",
        "max_pool2d(X, kernel_size=3, stride=2, padding=1)",
        [&]() { return pool("max_pool2d", x4, Args({3}, {2}, {1})); },
        {1, 1, 2, 2},
        {5, 7, 13, 15}});
   examples.push_back(
-      {"In [10]", "nn.MaxPool2d((2, 3), stride=(2, 3), padding=(0, 1))(X)",
+      {"In [10]",
+       "nn.MaxPool2d((2, 3), stride=(2, 3), padding=(0, 1))(X)",
        "max_pool2d(X, kernel_size=(2, 3), stride=(2, 3), padding=(0, 1))",
        [&]() {
          return pool("max_pool2d", x4, Args({2, 3}, {2, 3}, {0, 1}));
@@ -155,7 +162,8 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
        {5, 7, 13, 15}});
   std::vector<float> cat_expected = Range(16);
   for (float v : Range(16, 1)) cat_expected.push_back(v);
-  examples.push_back({"In [11]", "X = torch.cat((X, X + 1), 1)",
+  examples.push_back({"In [11]",
+                      "X = torch.cat((X, X + 1), 1)",
                       "Concat([X, X + 1], dim=1)",
                       [&]() -> absl::StatusOr<std::vector<Tensor>> {
                         absl::StatusOr<Tensor> y = two_channels();
@@ -165,7 +173,8 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
                       {1, 2, 4, 4},
                       cat_expected});
   examples.push_back(
-      {"In [12]", "nn.MaxPool2d(3, padding=1, stride=2)(X)",
+      {"In [12]",
+       "nn.MaxPool2d(3, padding=1, stride=2)(X)",
        "max_pool2d(two-channel X, kernel_size=3, stride=2, padding=1)",
        [&]() -> absl::StatusOr<std::vector<Tensor>> {
          absl::StatusOr<Tensor> x = two_channels();

@@ -141,8 +141,7 @@ std::string FormatDim(const Tensor& t, const Formatter& f, bool summarize,
 
   if (dim + 1 == t.dim()) {
     const int element_length = f.width() + 2;
-    const int per_line =
-        std::max(1, (kLineWidth - indent) / element_length);
+    const int per_line = std::max(1, (kLineWidth - indent) / element_length);
     std::vector<std::string> items;
     for (int64_t r : rows) {
       items.push_back(r < 0 ? std::string(" ...") : f.Format(t, base + r));
@@ -150,11 +149,12 @@ std::string FormatDim(const Tensor& t, const Formatter& f, bool summarize,
     std::vector<std::string> lines;
     for (size_t i = 0; i < items.size(); i += per_line) {
       size_t end = std::min(items.size(), i + per_line);
-      lines.push_back(absl::StrJoin(items.begin() + i, items.begin() + end,
-                                    ", "));
+      lines.push_back(
+          absl::StrJoin(items.begin() + i, items.begin() + end, ", "));
     }
     return absl::StrCat(
-        "[", absl::StrJoin(lines, absl::StrCat(",\n", std::string(indent + 1, ' '))),
+        "[",
+        absl::StrJoin(lines, absl::StrCat(",\n", std::string(indent + 1, ' '))),
         "]");
   }
   std::vector<std::string> slices;
@@ -163,9 +163,8 @@ std::string FormatDim(const Tensor& t, const Formatter& f, bool summarize,
                            : FormatDim(t, f, summarize, dim + 1,
                                        base + r * stride, indent + 1));
   }
-  const std::string sep =
-      absl::StrCat(",", std::string(t.dim() - dim - 1, '\n'),
-                   std::string(indent + 1, ' '));
+  const std::string sep = absl::StrCat(
+      ",", std::string(t.dim() - dim - 1, '\n'), std::string(indent + 1, ' '));
   return absl::StrCat("[", absl::StrJoin(slices, sep), "]");
 }
 
@@ -204,9 +203,8 @@ std::string FormatTensor(const Tensor& t) {
   if (t.numel() == 0) {
     body = "[]";
     if (t.shape() != std::vector<int64_t>{0}) {
-      suffixes.push_back(absl::StrCat(
-          "size=(", absl::StrJoin(t.shape(), ", "),
-          t.shape().size() == 1 ? ",)" : ")"));
+      suffixes.push_back(absl::StrCat("size=(", absl::StrJoin(t.shape(), ", "),
+                                      t.shape().size() == 1 ? ",)" : ")"));
     }
   } else if (t.dim() == 0) {
     std::vector<int64_t> shown = {0};

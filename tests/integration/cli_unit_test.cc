@@ -150,7 +150,8 @@ TEST(FormatTensor, TakesWidthFromFiniteNonZeroValuesOnly) {
   EXPECT_EQ(FormatTensor(Float32({2}, {0, 10})), "tensor([ 0., 10.])");
   EXPECT_EQ(FormatTensor(Float32({1}, {std::nanf("")})), "tensor([nan])");
   EXPECT_EQ(FormatTensor(Float32({2}, {0, 0})), "tensor([0., 0.])");
-  EXPECT_EQ(FormatTensor(Float32({2}, {-0.5, 0})), "tensor([-0.5000,  0.0000])");
+  EXPECT_EQ(FormatTensor(Float32({2}, {-0.5, 0})),
+            "tensor([-0.5000,  0.0000])");
 }
 
 TEST(FormatTensor, PrintsInt64Exactly) {
@@ -174,12 +175,12 @@ TEST(FormatTensor, WrapsAtEightyColumns) {
 
 TEST(FormatTensor, NamesNonDefaultDtypesAndEmptyShapes) {
   std::vector<int32_t> ints = {1, 2, 3};
-  EXPECT_EQ(FormatTensor(Tensor::FromValues<int32_t>(DType::kInt32, {3},
-                                                     absl::MakeConstSpan(ints))),
+  EXPECT_EQ(FormatTensor(Tensor::FromValues<int32_t>(
+                DType::kInt32, {3}, absl::MakeConstSpan(ints))),
             "tensor([1, 2, 3], dtype=torch.int32)");
   std::vector<uint8_t> bools = {1, 0};
-  EXPECT_EQ(FormatTensor(Tensor::FromValues<uint8_t>(DType::kBool, {2},
-                                                     absl::MakeConstSpan(bools))),
+  EXPECT_EQ(FormatTensor(Tensor::FromValues<uint8_t>(
+                DType::kBool, {2}, absl::MakeConstSpan(bools))),
             "tensor([ True, False])");
   EXPECT_EQ(FormatTensor(*Tensor::Empty(DType::kFloat32, {0})), "tensor([])");
   EXPECT_EQ(FormatTensor(*Tensor::Empty(DType::kFloat32, {2, 0})),

@@ -154,7 +154,8 @@ TEST_F(ClientStatus, MissingIndicesAreInternal) {
   PoolArgs args;
   args.kernel_size = {2};
   args.return_indices = true;
-  absl::StatusOr<PoolResult> r = client->PoolWithIndices("max_pool1d", x_, args);
+  absl::StatusOr<PoolResult> r =
+      client->PoolWithIndices("max_pool1d", x_, args);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
   EXPECT_THAT(r.status().message(), HasSubstr("indices"));
 }

@@ -5,6 +5,8 @@
 // Expected results of non-notebook calls come from the core computing the
 // same op in this process: these tests check the service and transport, the
 // core's own suites check the arithmetic against PyTorch.
+#include "client/client.h"
+
 #include <signal.h>
 #include <stdlib.h>
 
@@ -31,7 +33,6 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "client/client.h"
 #include "core/concat.h"
 #include "core/pool.h"
 #include "core/tensor.h"
@@ -148,8 +149,8 @@ class SeedNotebook : public ::testing::Test {
   static void TearDownTestSuite() {
     if (server_ != nullptr) {
       absl::StatusOr<int> code = server_->Stop();
-      EXPECT_TRUE(code.ok() && *code == 0)
-          << code.status() << "\n" << server_->Output();
+      EXPECT_TRUE(code.ok() && *code == 0) << code.status() << "\n"
+                                           << server_->Output();
     }
     delete server_;
     server_ = nullptr;
@@ -227,7 +228,8 @@ TEST_F(SeedNotebook, In12MaxPoolOnTwoChannels) {
 }
 
 TEST_F(SeedNotebook, MarkdownMatrixTwoByTwoMaxPool) {
-  Tensor m = Float32({1, 4, 4}, {1, 3, 2, 4, 5, 6, 7, 8, 9, 2, 1, 0, 3, 4, 5, 6});
+  Tensor m =
+      Float32({1, 4, 4}, {1, 3, 2, 4, 5, 6, 7, 8, 9, 2, 1, 0, 3, 4, 5, 6});
   absl::StatusOr<Tensor> y = client_->Pool("max_pool2d", m, Kernel({2}));
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_EQ(Values(*y), (std::vector<float>{6, 8, 9, 6}));
@@ -274,7 +276,8 @@ TEST_F(SeedNotebook, PoolIgnoresReturnIndicesAndEchoRoundTrips) {
 class Errors : public SeedNotebook {};
 
 TEST_F(Errors, BadArgumentIsInvalidArgumentNamingIt) {
-  absl::StatusOr<Tensor> y = client_->Pool("max_pool2d", X4(), Kernel({2}, {0}));
+  absl::StatusOr<Tensor> y =
+      client_->Pool("max_pool2d", X4(), Kernel({2}, {0}));
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(y.status().message(), HasSubstr("stride"));
 }
@@ -293,8 +296,8 @@ TEST_F(Errors, PaddingOverHalfTheKernelIsInvalidArgument) {
 }
 
 TEST_F(Errors, ConcatOfMismatchedShapesIsRefused) {
-  absl::StatusOr<Tensor> y =
-      client_->Concat({Float32({2, 3}, Range(6)), Float32({2, 2}, Range(4))}, 0);
+  absl::StatusOr<Tensor> y = client_->Concat(
+      {Float32({2, 3}, Range(6)), Float32({2, 2}, Range(4))}, 0);
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(y.status().message(), HasSubstr("tensors"));
 }
@@ -321,7 +324,8 @@ TEST_F(Errors, CancellationBeforeTheCallIsCancelled) {
   cancellation.Cancel();
   CallOptions call;
   call.cancellation = &cancellation;
-  absl::StatusOr<Tensor> y = client_->Pool("max_pool2d", X4(), Kernel({2}), call);
+  absl::StatusOr<Tensor> y =
+      client_->Pool("max_pool2d", X4(), Kernel({2}), call);
   EXPECT_EQ(y.status().code(), absl::StatusCode::kCancelled);
 }
 
@@ -351,15 +355,16 @@ TEST(ErrorLimits, MessageOverMaxMessageBytesIsResourceExhausted) {
   EXPECT_EQ(y.status().code(), absl::StatusCode::kResourceExhausted)
       << y.status();
   EXPECT_TRUE(
-      client->Pool("max_pool2d", RandomFloat32({1, 1, 256, 256}, 2), Kernel({2}))
+      client
+          ->Pool("max_pool2d", RandomFloat32({1, 1, 256, 256}, 2), Kernel({2}))
           .ok());
   client.reset();
   EXPECT_EQ(*server->Stop(), 0);
 }
 
 TEST(ErrorLimits, CallsPastMaxConcurrentAreResourceExhausted) {
-  auto server = StartServer({"--max_concurrent=1", "--threads=1",
-                             "--metrics_listen=127.0.0.1:0"});
+  auto server = StartServer(
+      {"--max_concurrent=1", "--threads=1", "--metrics_listen=127.0.0.1:0"});
   ASSERT_NE(server, nullptr);
   ASSERT_FALSE(server->metrics_address().empty()) << server->Output();
   auto client = Connect(server->address());
@@ -550,8 +555,10 @@ TEST(Traffic, MultiAddressTargetSpreadsCallsOverServers) {
     ASSERT_TRUE(y.ok()) << y.status();
     ASSERT_EQ(Values(*y), (std::vector<float>{5, 7, 13, 15}));
     if (i % 20 == 19) {
-      absl::StatusOr<std::string> ma = testing::ScrapeMetrics(a->metrics_address());
-      absl::StatusOr<std::string> mb = testing::ScrapeMetrics(b->metrics_address());
+      absl::StatusOr<std::string> ma =
+          testing::ScrapeMetrics(a->metrics_address());
+      absl::StatusOr<std::string> mb =
+          testing::ScrapeMetrics(b->metrics_address());
       ASSERT_TRUE(ma.ok() && mb.ok());
       both = testing::MetricValue(*ma, started, pool) > 0 &&
              testing::MetricValue(*mb, started, pool) > 0;
@@ -571,8 +578,8 @@ TEST(Traffic, DeadAddressInTargetIsSkipped) {
   auto client = Connect(
       absl::StrCat("ipv4:127.0.0.1:", *dead, ",127.0.0.1:", live->port()));
   for (int i = 0; i < 20; ++i) {
-    absl::StatusOr<Tensor> y =
-        client->Pool("max_pool2d", Float32({1, 1, 4, 4}, Range(16)), Kernel({3}));
+    absl::StatusOr<Tensor> y = client->Pool(
+        "max_pool2d", Float32({1, 1, 4, 4}, Range(16)), Kernel({3}));
     ASSERT_TRUE(y.ok()) << "call " << i << ": " << y.status();
     EXPECT_EQ(Values(*y), (std::vector<float>{10}));
   }
@@ -584,8 +591,8 @@ TEST(Traffic, DeadAddressInTargetIsSkipped) {
 // Shutdown.
 
 TEST(Shutdown, SigtermDuringLoadFinishesEveryAcceptedCall) {
-  auto server = StartServer({"--threads=1", "--grace_period=120s",
-                             "--metrics_listen=127.0.0.1:0"});
+  auto server = StartServer(
+      {"--threads=1", "--grace_period=120s", "--metrics_listen=127.0.0.1:0"});
   ASSERT_NE(server, nullptr);
   auto client = Connect(server->address());
 
@@ -596,7 +603,8 @@ TEST(Shutdown, SigtermDuringLoadFinishesEveryAcceptedCall) {
   constexpr int kAccepted = 6;
   const Tensor slow_input = RandomFloat32({1, 1, 64, 64, 64}, 5);
   const PoolArgs slow_args = Kernel({17}, {1});
-  absl::StatusOr<PoolResult> slow_want = Pool("avg_pool3d", slow_input, slow_args);
+  absl::StatusOr<PoolResult> slow_want =
+      Pool("avg_pool3d", slow_input, slow_args);
   ASSERT_TRUE(slow_want.ok()) << slow_want.status();
   std::vector<absl::StatusOr<Tensor>> accepted(kAccepted,
                                                absl::UnknownError("not run"));
@@ -629,7 +637,8 @@ TEST(Shutdown, SigtermDuringLoadFinishesEveryAcceptedCall) {
       for (int n = 0; n < 100000 && !stop_load.load(); ++n) {
         CallOptions call;
         call.deadline = absl::Seconds(60);
-        absl::StatusOr<Tensor> y = client->Pool("max_pool2d", small, Kernel({2}), call);
+        absl::StatusOr<Tensor> y =
+            client->Pool("max_pool2d", small, Kernel({2}), call);
         absl::MutexLock lock(&mu);
         if (y.ok()) {
           if (Values(*y) != std::vector<float>{5, 7, 13, 15}) {
@@ -663,8 +672,8 @@ TEST(Shutdown, SigtermDuringLoadFinishesEveryAcceptedCall) {
   EXPECT_EQ(*code, 0) << server->Output();
   EXPECT_THAT(server->Output(), HasSubstr("stopped"));
   for (int i = 0; i < kAccepted; ++i) {
-    ASSERT_TRUE(accepted[i].ok()) << "accepted call " << i << ": "
-                                  << accepted[i].status();
+    ASSERT_TRUE(accepted[i].ok())
+        << "accepted call " << i << ": " << accepted[i].status();
     EXPECT_TRUE(SameTensor(*accepted[i], slow_want->output)) << i;
   }
   EXPECT_GT(load_ok, 0);

@@ -83,7 +83,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   const absl::Time give_up = absl::Now() + timeout;
   while (true) {
     size_t at = absl::string_view(seen).find(kListeningPhrase);
-    if (at != absl::string_view::npos && seen.find('\n', at) != std::string::npos) {
+    if (at != absl::string_view::npos &&
+        seen.find('\n', at) != std::string::npos) {
       absl::string_view line = absl::string_view(seen).substr(at);
       line = line.substr(0, line.find('\n'));
       line.remove_prefix(kListeningPhrase.size());
@@ -106,8 +107,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const int64_t left_ms = absl::ToInt64Milliseconds(give_up - absl::Now());
     if (left_ms <= 0) {
       return absl::DeadlineExceededError(absl::StrCat(
-          "poolcat-server printed no listening line in time; output:\n",
-          seen));
+          "poolcat-server printed no listening line in time; output:\n", seen));
     }
     pollfd pfd = {server->out_fd_, POLLIN, 0};
     const int ready = poll(&pfd, 1, static_cast<int>(left_ms));
@@ -174,9 +174,9 @@ absl::StatusOr<int> ServerProcess::Wait(absl::Duration timeout) {
       kill(pid_, SIGKILL);
       waitpid(pid_, &status, 0);
       exited_ = true;
-      return absl::DeadlineExceededError(absl::StrCat(
-          "poolcat-server still running after ", absl::FormatDuration(timeout),
-          "; killed it"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("poolcat-server still running after ",
+                       absl::FormatDuration(timeout), "; killed it"));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
