@@ -122,16 +122,18 @@ absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
         ++cancelled;
       } else {
         std::string code = absl::StatusCodeToString(status.code());
-        if (errors[code]++ == 0)
+        if (errors[code]++ == 0) {
           first_error[code] = std::string(status.message());
+        }
       }
     }
     absl::MutexLock lock(&mu);
     latencies_ms.insert(latencies_ms.end(), mine.begin(), mine.end());
     report.cancelled += cancelled;
     for (const auto& [code, n] : errors) {
-      if (report.errors[code] == 0)
+      if (report.errors[code] == 0) {
         report.first_error[code] = first_error[code];
+      }
       report.errors[code] += n;
     }
     running.fetch_sub(1);

@@ -85,7 +85,7 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
   // The notebook's pool2d(X, (p_h, p_w), mode) is a stride-1 window over a
   // 2-D tensor: max/avg_pool2d on it as a (1, H, W) unbatched input.
   auto pool_2d = [&](const std::string& op, const Tensor& x2d,
-                     PoolArgs args) -> absl::StatusOr<Tensor> {
+                     const PoolArgs& args) -> absl::StatusOr<Tensor> {
     absl::StatusOr<Tensor> x = Reshape(x2d, {1, x2d.size(0), x2d.size(1)});
     if (!x.ok()) return x.status();
     absl::StatusOr<Tensor> y = client.Pool(op, *x, args, call);
@@ -93,7 +93,7 @@ bool RunDemo(Client& client, const CallOptions& call, std::ostream& out) {
     return Reshape(*y, {y->size(1), y->size(2)});
   };
   auto pool = [&](const std::string& op, const Tensor& x,
-                  PoolArgs args) -> absl::StatusOr<std::vector<Tensor>> {
+                  const PoolArgs& args) -> absl::StatusOr<std::vector<Tensor>> {
     absl::StatusOr<Tensor> y = client.Pool(op, x, args, call);
     if (!y.ok()) return y.status();
     return std::vector<Tensor>{*std::move(y)};

@@ -27,8 +27,9 @@ absl::StatusOr<Tensor> CastForWire(const Tensor& tensor,
   if (!out.ok()) return out.status();
   const float* in = tensor.data_as<float>();
   BFloat16* narrow = out->data_as<BFloat16>();
-  for (int64_t i = 0; i < tensor.numel(); ++i)
+  for (int64_t i = 0; i < tensor.numel(); ++i) {
     narrow[i] = FloatToBFloat16(in[i]);
+  }
   return out;
 }
 
