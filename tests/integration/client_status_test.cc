@@ -1,11 +1,17 @@
 // poolcat::Client against an in-process PoolCat service that answers what
 // each test scripts: status codes and messages cross unchanged, UNAVAILABLE
 // is retried as the service config says and nothing else is, and replies
-// the client cannot trust are reported as INTERNAL. (The real server is
+// the client cannot trust are reported as INTERNAL; health statuses the
+// real server only shows while stopping (NOT_SERVING) are decoded, and the
+// CLI's health exit code follows them. (The real server is
 // exercised in client_test.cc; it never fails on purpose.)
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <sys/wait.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +57,7 @@ class ScriptedService final : public pb::PoolCat::Service {
 class ClientStatus : public ::testing::Test {
  protected:
   void SetUp() override {
+    grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -158,6 +165,41 @@ TEST_F(ClientStatus, MissingIndicesAreInternal) {
       client->PoolWithIndices("max_pool1d", x_, args);
   EXPECT_EQ(r.status().code(), absl::StatusCode::kInternal);
   EXPECT_THAT(r.status().message(), HasSubstr("indices"));
+}
+
+TEST_F(ClientStatus, HealthReportsEachServingStatus) {
+  auto client = Connect(1);
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  ASSERT_NE(health, nullptr);
+  health->SetServingStatus("poolcat.v1.PoolCat", true);
+  EXPECT_EQ(*client->Health("poolcat.v1.PoolCat"), ServingStatus::kServing);
+  health->SetServingStatus("poolcat.v1.PoolCat", false);
+  EXPECT_EQ(*client->Health("poolcat.v1.PoolCat"), ServingStatus::kNotServing);
+  health->SetServingStatus(false);
+  EXPECT_EQ(*client->Health(), ServingStatus::kNotServing);
+  EXPECT_EQ(client->Health("unknown.Service").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(ClientStatus, CliHealthPrintsNotServingAndFails) {
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  const std::string out = ::testing::TempDir() + "/poolcat_health.txt";
+  const std::string command = absl::StrCat(
+      POOLCAT_CLI_BINARY, " health --target=", target_, " > ", out);
+  const int rc = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(rc)) << command;
+  EXPECT_EQ(WEXITSTATUS(rc), 1);
+  std::ifstream in(out);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "NOT_SERVING");
+
+  server_->GetHealthCheckService()->SetServingStatus(true);
+  const int ok = std::system(command.c_str());
+  EXPECT_EQ(WEXITSTATUS(ok), 0);
+  std::ifstream again(out);
+  std::getline(again, line);
+  EXPECT_EQ(line, "SERVING");
 }
 
 }  // namespace
