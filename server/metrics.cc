@@ -80,8 +80,11 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
         series_(metrics->Series(info->method() == nullptr ? "" : info->method(),
                                 RpcTypeName(info->type()))),
         start_(std::chrono::steady_clock::now()) {
+    metrics_->CallCreated();
     Metrics::RpcStarted(series_);
   }
+  // gRPC destroys interceptors with the call, after its last operation.
+  ~MetricsInterceptor() override { metrics_->CallDestroyed(); }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(

@@ -65,6 +65,12 @@ class Metrics {
   static void RpcStarted(MethodSeries& series) { series.started->Increment(); }
   void RpcHandled(MethodSeries& series, grpc::StatusCode code, double seconds);
 
+  // Calls whose gRPC call object still exists (from creation to the end of
+  // every operation on it, status sent included).
+  int active_calls() const { return active_calls_.load(std::memory_order_acquire); }
+  void CallCreated() { active_calls_.fetch_add(1, std::memory_order_acq_rel); }
+  void CallDestroyed() { active_calls_.fetch_sub(1, std::memory_order_acq_rel); }
+
   // The one interceptor that calls RpcStarted/RpcHandled for every RPC.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
   NewInterceptorFactory();
@@ -90,6 +96,7 @@ class Metrics {
   prometheus::Counter& bytes_out_;
   prometheus::Gauge& compute_threads_;
 
+  std::atomic<int> active_calls_{0};
   std::mutex series_mu_;
   std::unordered_map<std::string, std::unique_ptr<MethodSeries>> series_;  // By method + type.
 };

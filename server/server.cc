@@ -2,7 +2,9 @@
 
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "core/parallel.h"
+#include "grpc/grpc.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
@@ -157,8 +160,30 @@ void PoolCatServer::Shutdown(absl::Duration grace) {
   if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
     health->SetServingStatus(false);
   }
-  const auto deadline = std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace);
-  server_->Shutdown(deadline);
+  const absl::Time deadline = absl::Now() + grace;
+  // grpc::Server::Shutdown sends GOAWAY and then waits, up to the deadline,
+  // for every connection to close as well as for every call; a client that
+  // keeps an idle connection open would hold the exit for the whole grace
+  // period. So once no call is left, a closer forces the connections shut
+  // (grpc_server_cancel_all_calls disconnects transports; with no call
+  // left it cancels nothing). "No call left" must hold twice, 50 ms apart,
+  // so a call that the transport accepted just before the GOAWAY has
+  // surely reached the interceptor that counts it.
+  std::atomic<bool> drained{false};
+  std::thread closer([this, deadline, &drained] {
+    int idle_checks = 0;
+    while (!drained.load() && absl::Now() < deadline) {
+      idle_checks = metrics_->active_calls() == 0 ? idle_checks + 1 : 0;
+      if (idle_checks >= 2) {
+        grpc_server_cancel_all_calls(server_->c_server());
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(idle_checks > 0 ? 50 : 10));
+    }
+  });
+  server_->Shutdown(absl::ToChronoTime(deadline));
+  drained.store(true);
+  closer.join();
   server_->Wait();
 }
 
@@ -198,8 +223,14 @@ int RunServer(const ServerOptions& options) {
             << ": not serving, draining calls for up to "
             << absl::FormatDuration(options.grace_period) << std::endl;
   (*server)->Shutdown(options.grace_period);
-  server->reset();
   std::cout << "poolcat-server stopped" << std::endl;
+  // Every call has ended and every connection is closed. Destroying the
+  // server now would only wait out timers: grpc_shutdown joins an executor
+  // thread parked in a timed poll, and stopping civetweb waits out its poll
+  // interval, seconds each. The process is exiting, so leave them to it
+  // (held by a static, so leak checkers see the object as reachable).
+  static PoolCatServer* const left_to_exit = server->release();
+  (void)left_to_exit;
   return 0;
 }
 

@@ -42,7 +42,7 @@ class PoolCatServer {
 
   // Health goes NOT_SERVING, new calls are refused, and calls in flight get
   // up to `grace` to finish before they are cancelled. Returns when every
-  // call has ended. Idempotent.
+  // call has ended and every connection is closed. Idempotent.
   void Shutdown(absl::Duration grace);
 
  private:
