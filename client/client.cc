@@ -17,16 +17,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/notification.h"
+#include "client/wire.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/wire_format_lite.h"
-#include "poolcat/v1/poolcat.grpc.pb.h"
-#include "poolcat/v1/poolcat.pb.h"
 
 namespace poolcat {
 namespace {
-
-namespace pb = ::poolcat::v1;
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
@@ -34,108 +31,6 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   // google.rpc.Code), so the code crosses unchanged.
   return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                       status.error_message());
-}
-
-pb::DType ToProtoDType(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return pb::DTYPE_FLOAT32;
-    case DType::kFloat64:
-      return pb::DTYPE_FLOAT64;
-    case DType::kBFloat16:
-      return pb::DTYPE_BFLOAT16;
-    case DType::kFloat16:
-      return pb::DTYPE_FLOAT16;
-    case DType::kInt8:
-      return pb::DTYPE_INT8;
-    case DType::kUInt8:
-      return pb::DTYPE_UINT8;
-    case DType::kInt16:
-      return pb::DTYPE_INT16;
-    case DType::kInt32:
-      return pb::DTYPE_INT32;
-    case DType::kInt64:
-      return pb::DTYPE_INT64;
-    case DType::kBool:
-      return pb::DTYPE_BOOL;
-  }
-  return pb::DTYPE_UNSPECIFIED;
-}
-
-std::optional<DType> FromProtoDType(pb::DType dtype) {
-  switch (dtype) {
-    case pb::DTYPE_FLOAT32:
-      return DType::kFloat32;
-    case pb::DTYPE_FLOAT64:
-      return DType::kFloat64;
-    case pb::DTYPE_BFLOAT16:
-      return DType::kBFloat16;
-    case pb::DTYPE_FLOAT16:
-      return DType::kFloat16;
-    case pb::DTYPE_INT8:
-      return DType::kInt8;
-    case pb::DTYPE_UINT8:
-      return DType::kUInt8;
-    case pb::DTYPE_INT16:
-      return DType::kInt16;
-    case pb::DTYPE_INT32:
-      return DType::kInt32;
-    case pb::DTYPE_INT64:
-      return DType::kInt64;
-    case pb::DTYPE_BOOL:
-      return DType::kBool;
-    default:
-      return std::nullopt;
-  }
-}
-
-void ToProtoTensor(const Tensor& tensor, pb::Tensor* out) {
-  out->set_dtype(ToProtoDType(tensor.dtype()));
-  out->mutable_shape()->Assign(tensor.shape().begin(), tensor.shape().end());
-  out->set_data(tensor.bytes().data(), tensor.bytes().size());
-}
-
-// A reply the server built is still checked: a bad one (wrong byte count,
-// unknown dtype) is a server bug, reported as INTERNAL naming the field.
-absl::StatusOr<Tensor> FromProtoTensor(const pb::Tensor& tensor,
-                                       absl::string_view what) {
-  std::optional<DType> dtype = FromProtoDType(tensor.dtype());
-  if (!dtype.has_value()) {
-    return absl::InternalError(absl::StrCat("server reply: ", what,
-                                            ".dtype is not a known dtype, got ",
-                                            static_cast<int>(tensor.dtype())));
-  }
-  std::vector<int64_t> shape(tensor.shape().begin(), tensor.shape().end());
-  absl::StatusOr<Tensor> out =
-      Tensor::FromBytes(*dtype, std::move(shape), tensor.data());
-  if (!out.ok()) {
-    return absl::InternalError(
-        absl::StrCat("server reply: ", what, ": ", out.status().message()));
-  }
-  return out;
-}
-
-void ToProtoPoolRequest(absl::string_view op, const Tensor& input,
-                        const PoolArgs& args, bool return_indices,
-                        pb::PoolRequest* request) {
-  request->set_op(std::string(op));
-  ToProtoTensor(input, request->mutable_input());
-  request->mutable_kernel_size()->Assign(args.kernel_size.begin(),
-                                         args.kernel_size.end());
-  request->mutable_stride()->Assign(args.stride.begin(), args.stride.end());
-  request->mutable_padding()->Assign(args.padding.begin(), args.padding.end());
-  request->mutable_dilation()->Assign(args.dilation.begin(),
-                                      args.dilation.end());
-  request->set_ceil_mode(args.ceil_mode);
-  request->set_count_include_pad(args.count_include_pad);
-  if (args.divisor_override.has_value()) {
-    request->set_divisor_override(*args.divisor_override);
-  }
-  request->set_norm_type(args.norm_type);
-  request->mutable_output_size()->Assign(args.output_size.begin(),
-                                         args.output_size.end());
-  request->set_channels_last(args.channels_last);
-  request->set_return_indices(return_indices);
 }
 
 // Durations in service config JSON are decimal seconds with an "s" suffix.
@@ -264,8 +159,9 @@ std::string ServiceConfigJson(const ClientOptions& options) {
 
 struct Client::Channel {
   std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<pb::PoolCat::Stub> stub;
-  std::unique_ptr<grpc::GenericStub> generic;
+  // Every call is generic: requests and replies are encoded by wire.h,
+  // which keeps tensor payloads out of intermediate copies.
+  std::unique_ptr<grpc::GenericStub> stub;
 };
 
 namespace client_internal {
@@ -308,6 +204,26 @@ using client_internal::CallScope;
 
 absl::Status CancelledBeforeStart() {
   return absl::CancelledError("call cancelled before it was sent");
+}
+
+constexpr char kPoolMethod[] = "/poolcat.v1.PoolCat/Pool";
+constexpr char kConcatMethod[] = "/poolcat.v1.PoolCat/Concat";
+constexpr char kEchoMethod[] = "/poolcat.v1.PoolCat/Echo";
+
+// A blocking unary call through the generic stub.
+absl::Status UnaryCall(grpc::GenericStub& stub, CallScope& scope,
+                       const char* method, const grpc::ByteBuffer& request,
+                       grpc::ByteBuffer* reply) {
+  if (scope.cancelled_before_start()) return CancelledBeforeStart();
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(scope.context(), method, grpc::StubOptions(), &request, reply,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  return FromGrpcStatus(status);
 }
 
 }  // namespace
@@ -374,8 +290,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
   auto channel = std::make_unique<Channel>();
   channel->channel =
       grpc::CreateCustomChannel(options.target, credentials, args);
-  channel->stub = pb::PoolCat::NewStub(channel->channel);
-  channel->generic = std::make_unique<grpc::GenericStub>(channel->channel);
+  channel->stub = std::make_unique<grpc::GenericStub>(channel->channel);
   return std::unique_ptr<Client>(
       new Client(std::move(options), std::move(channel)));
 }
@@ -400,26 +315,28 @@ absl::StatusOr<PoolResult> Client::PoolWithIndices(absl::string_view op,
                                                    const Tensor& input,
                                                    const PoolArgs& args,
                                                    const CallOptions& call) {
-  pb::PoolRequest request;
-  ToProtoPoolRequest(op, input, args, args.return_indices, &request);
-  pb::PoolResponse response;
+  const grpc::ByteBuffer request =
+      client_internal::EncodePoolRequest(op, input, args, args.return_indices);
+  grpc::ByteBuffer reply;
   CallScope scope(options_, call);
-  if (scope.cancelled_before_start()) return CancelledBeforeStart();
-  grpc::Status status =
-      channel_->stub->Pool(scope.context(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
+  absl::Status status =
+      UnaryCall(*channel_->stub, scope, kPoolMethod, request, &reply);
+  if (!status.ok()) return status;
 
-  absl::StatusOr<Tensor> output = FromProtoTensor(response.output(), "output");
-  if (!output.ok()) return output.status();
+  // poolcat.v1.PoolResponse: output = 1, indices = 2.
+  std::optional<Tensor> output, indices;
+  status = client_internal::DecodeReply(
+      &reply, {{1, "output", &output}, {2, "indices", &indices}});
+  if (!status.ok()) return status;
+  if (!output.has_value()) {
+    return absl::InternalError("server reply: output missing");
+  }
   PoolResult result{*std::move(output), std::nullopt};
   if (args.return_indices) {
-    if (!response.has_indices()) {
+    if (!indices.has_value()) {
       return absl::InternalError(
           "server reply: indices missing although return_indices was set");
     }
-    absl::StatusOr<Tensor> indices =
-        FromProtoTensor(response.indices(), "indices");
-    if (!indices.ok()) return indices.status();
     result.indices = *std::move(indices);
   }
   return result;
@@ -427,31 +344,39 @@ absl::StatusOr<PoolResult> Client::PoolWithIndices(absl::string_view op,
 
 absl::StatusOr<Tensor> Client::Concat(absl::Span<const Tensor> tensors,
                                       int64_t dim, const CallOptions& call) {
-  pb::ConcatRequest request;
-  for (const Tensor& tensor : tensors) {
-    ToProtoTensor(tensor, request.add_tensors());
-  }
-  request.set_dim(dim);
-  pb::ConcatResponse response;
+  const grpc::ByteBuffer request =
+      client_internal::EncodeConcatRequest(tensors, dim);
+  grpc::ByteBuffer reply;
   CallScope scope(options_, call);
-  if (scope.cancelled_before_start()) return CancelledBeforeStart();
-  grpc::Status status =
-      channel_->stub->Concat(scope.context(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return FromProtoTensor(response.output(), "output");
+  absl::Status status =
+      UnaryCall(*channel_->stub, scope, kConcatMethod, request, &reply);
+  if (!status.ok()) return status;
+  // poolcat.v1.ConcatResponse: output = 1.
+  std::optional<Tensor> output;
+  status = client_internal::DecodeReply(&reply, {{1, "output", &output}});
+  if (!status.ok()) return status;
+  if (!output.has_value()) {
+    return absl::InternalError("server reply: output missing");
+  }
+  return *std::move(output);
 }
 
 absl::StatusOr<Tensor> Client::Echo(const Tensor& tensor,
                                     const CallOptions& call) {
-  pb::EchoRequest request;
-  ToProtoTensor(tensor, request.mutable_tensor());
-  pb::EchoResponse response;
+  const grpc::ByteBuffer request = client_internal::EncodeEchoRequest(tensor);
+  grpc::ByteBuffer reply;
   CallScope scope(options_, call);
-  if (scope.cancelled_before_start()) return CancelledBeforeStart();
-  grpc::Status status =
-      channel_->stub->Echo(scope.context(), request, &response);
-  if (!status.ok()) return FromGrpcStatus(status);
-  return FromProtoTensor(response.tensor(), "tensor");
+  absl::Status status =
+      UnaryCall(*channel_->stub, scope, kEchoMethod, request, &reply);
+  if (!status.ok()) return status;
+  // poolcat.v1.EchoResponse: tensor = 1.
+  std::optional<Tensor> echoed;
+  status = client_internal::DecodeReply(&reply, {{1, "tensor", &echoed}});
+  if (!status.ok()) return status;
+  if (!echoed.has_value()) {
+    return absl::InternalError("server reply: tensor missing");
+  }
+  return *std::move(echoed);
 }
 
 absl::StatusOr<ServingStatus> Client::Health(absl::string_view service,
@@ -461,18 +386,9 @@ absl::StatusOr<ServingStatus> Client::Health(absl::string_view service,
   grpc::ByteBuffer request(&slice, 1);
   grpc::ByteBuffer response;
   CallScope scope(options_, call);
-  if (scope.cancelled_before_start()) return CancelledBeforeStart();
-
-  absl::Notification done;
-  grpc::Status status;
-  channel_->generic->UnaryCall(scope.context(), kHealthCheckMethod,
-                               grpc::StubOptions(), &request, &response,
-                               [&](grpc::Status s) {
-                                 status = std::move(s);
-                                 done.Notify();
-                               });
-  done.WaitForNotification();
-  if (!status.ok()) return FromGrpcStatus(status);
+  absl::Status status =
+      UnaryCall(*channel_->stub, scope, kHealthCheckMethod, request, &response);
+  if (!status.ok()) return status;
 
   std::vector<grpc::Slice> slices;
   grpc::Status dump = response.Dump(&slices);
