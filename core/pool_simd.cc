@@ -7,7 +7,9 @@
 // max, +0.0 for avg) so the inner loops need no bounds checks, and output
 // rows are vectors along the width (channels-first) or along C
 // (channels-last); tails use masked stores (channels-first) or a one-lane
-// descriptor (channels-last).
+// descriptor (channels-last). bfloat16/float16 are widened to float32 lanes
+// as they are loaded and rounded once, to nearest even, as they are stored,
+// exactly as core/float16.h converts, so they share every kernel.
 //
 // Bit-identity with the generic kernels rests on three facts:
 //  * MaxStep(best, v) = (v > best || isnan(v)) ? v : best is associative
@@ -58,7 +60,8 @@ struct Pool2dJob {
   bool add_to_zero;
 };
 
-// A global average pooling job: `outer` blocks of `size` positions.
+// A float32 global average pooling job: planes (channels-first) or images
+// (channels-last) of `size` spatial positions each.
 struct GlobalJob {
   const float* in;
   float* out;
@@ -835,9 +838,11 @@ constexpr int64_t kMaxScratchFloats = int64_t{1} << 24;
 // Largest divisor table built for avg_pool (floats).
 constexpr int64_t kMaxDivisors = int64_t{1} << 24;
 
-// 1-D and 2-D float32 plans without dilation; 3-D plans only when the depth
-// is trivial. Fills the geometry of `job` (not in/out, band).
+// 1-D and 2-D float32/bfloat16/float16 plans without dilation (3-D ops
+// differ in small ways, e.g. avg_pool3d's int divisor: left to the generic
+// kernels). Fills the geometry and banding of `job`.
 bool Supported2d(const PoolPlan& plan, Pool2dJob& job) {
+  if (plan.op.spatial_dims > 2) return false;
   switch (plan.dtype) {
     case DType::kFloat32: job.elem = ElemType::kFloat32; break;
     case DType::kBFloat16: job.elem = ElemType::kBFloat16; break;
