@@ -191,7 +191,13 @@ Metrics::Metrics(std::function<double()> retained_bytes)
                            .Name("poolcat_compute_threads")
                            .Help("OpenMP threads the compute pool shares among computations")
                            .Register(*registry_)
-                           .Add({})) {}
+                           .Add({})),
+      max_concurrent_(prometheus::BuildGauge()
+                          .Name("poolcat_max_concurrent_computations")
+                          .Help("Cap on admitted computations (--max_concurrent); past it, "
+                                "calls are RESOURCE_EXHAUSTED")
+                          .Register(*registry_)
+                          .Add({})) {}
 
 Metrics::MethodSeries& Metrics::Series(absl::string_view full_method, absl::string_view type) {
   const std::string key = absl::StrCat(full_method, "#", type);

@@ -13,6 +13,7 @@
 //   poolcat_bytes_in_total / poolcat_bytes_out_total  tensor payload bytes
 //   poolcat_buffer_pool_bytes  freed memory the allocator keeps for reuse
 //   poolcat_compute_threads  size of the compute pool
+//   poolcat_max_concurrent_computations  the --max_concurrent cap
 // All metrics live on one thread-safe prometheus::Registry.
 #ifndef POOLCAT_SERVER_METRICS_H_
 #define POOLCAT_SERVER_METRICS_H_
@@ -82,6 +83,7 @@ class Metrics {
   void BytesIn(double n) { bytes_in_.Increment(n); }
   void BytesOut(double n) { bytes_out_.Increment(n); }
   void SetComputeThreads(int n) { compute_threads_.Set(n); }
+  void SetMaxConcurrent(int n) { max_concurrent_.Set(n); }
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -95,6 +97,7 @@ class Metrics {
   prometheus::Counter& bytes_in_;
   prometheus::Counter& bytes_out_;
   prometheus::Gauge& compute_threads_;
+  prometheus::Gauge& max_concurrent_;
 
   std::atomic<int> active_calls_{0};
   std::mutex series_mu_;

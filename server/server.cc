@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
   ConfigureAllocator(static_cast<uint64_t>(options.max_retained_bytes));
   s->metrics_ = std::make_unique<Metrics>([] { return static_cast<double>(RetainedBytes()); });
   s->metrics_->SetComputeThreads(threads);
+  s->metrics_->SetMaxConcurrent(options.max_concurrent);
   if (options.max_retained_bytes > 0) {
     s->retention_ =
         std::make_unique<RetentionGuard>(static_cast<uint64_t>(options.max_retained_bytes));

@@ -54,12 +54,14 @@ TEST(Metrics, ExportsThePoolcatFamilies) {
   metrics.BytesIn(100);
   metrics.BytesOut(25);
   metrics.SetComputeThreads(2);
+  metrics.SetMaxConcurrent(64);
   const std::string text = Scrape(metrics);
   EXPECT_THAT(text, HasSubstr("poolcat_inflight_computations 1"));
   EXPECT_THAT(text, HasSubstr("poolcat_rejected_total{reason=\"max_concurrent\"} 1"));
   EXPECT_THAT(text, HasSubstr("poolcat_bytes_in_total 100"));
   EXPECT_THAT(text, HasSubstr("poolcat_bytes_out_total 25"));
   EXPECT_THAT(text, HasSubstr("poolcat_compute_threads 2"));
+  EXPECT_THAT(text, HasSubstr("poolcat_max_concurrent_computations 64"));
   EXPECT_THAT(text, HasSubstr("poolcat_buffer_pool_bytes 1234"));
 }
 
