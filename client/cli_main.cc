@@ -383,7 +383,15 @@ int Run(int argc, char** argv) {
         rc != EXIT_SUCCESS) {
       return rc;
     }
-    if (result->indices.has_value()) {
+    if (!indices_path.empty()) {
+      if (!result->indices.has_value()) {
+        PrintStatus(absl::InvalidArgumentError(absl::StrCat(
+            "--indices: ", op,
+            " has no indices (max_pool and adaptive_max_pool ops do); "
+            "the output was written to ",
+            pool_out)));
+        return kExitFailure;
+      }
       return WriteOrFail(indices_path, *result->indices);
     }
     return EXIT_SUCCESS;

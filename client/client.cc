@@ -206,6 +206,15 @@ absl::Status CancelledBeforeStart() {
   return absl::CancelledError("call cancelled before it was sent");
 }
 
+// Only max and adaptive max pooling have indices (the server ignores
+// return_indices for the other ops, as it ignores any argument an op does
+// not take).
+bool ReturnsIndices(absl::string_view op) {
+  absl::StatusOr<PoolOp> parsed = ParsePoolOp(op);
+  return parsed.ok() && (parsed->kind == PoolKind::kMax ||
+                         parsed->kind == PoolKind::kAdaptiveMax);
+}
+
 constexpr char kPoolMethod[] = "/poolcat.v1.PoolCat/Pool";
 constexpr char kConcatMethod[] = "/poolcat.v1.PoolCat/Concat";
 constexpr char kEchoMethod[] = "/poolcat.v1.PoolCat/Echo";
@@ -332,7 +341,7 @@ absl::StatusOr<PoolResult> Client::PoolWithIndices(absl::string_view op,
     return absl::InternalError("server reply: output missing");
   }
   PoolResult result{*std::move(output), std::nullopt};
-  if (args.return_indices) {
+  if (args.return_indices && ReturnsIndices(op)) {
     if (!indices.has_value()) {
       return absl::InternalError(
           "server reply: indices missing although return_indices was set");

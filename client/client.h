@@ -148,8 +148,9 @@ class Client {
   absl::StatusOr<Tensor> Pool(absl::string_view op, const Tensor& input,
                               const PoolArgs& args,
                               const CallOptions& call = {});
-  // Like Pool; when args.return_indices is set, `indices` holds the int64
-  // argmax indices.
+  // Like Pool; when args.return_indices is set and the op has indices
+  // (max_pool*, adaptive_max_pool*), `indices` holds the int64 argmax
+  // indices. Other ops ignore return_indices and leave `indices` empty.
   absl::StatusOr<PoolResult> PoolWithIndices(absl::string_view op,
                                              const Tensor& input,
                                              const PoolArgs& args,

@@ -144,6 +144,16 @@ class CliFlags(CliTestCase):
         self.assert_same(y, np.array([[[[5, 7], [13, 15]]]], np.float32))
         self.assert_same(idx, np.array([[[[5, 7], [13, 15]]]], np.int64))
 
+    def test_indices_for_an_op_without_them_is_refused(self):
+        inp = self.save("in.npy", arange(16, (1, 1, 4, 4)))
+        proc = run("pool", f"--target={self.server.address}", "--op=avg_pool2d",
+                   "--kernel_size=2", f"--indices={self.path('idx.npy')}",
+                   "-o", self.path("out.npy"), inp)
+        self.assertEqual(proc.returncode, 1)
+        self.assertTrue(proc.stderr.startswith("INVALID_ARGUMENT: --indices: "),
+                        proc.stderr)
+        self.assertFalse(os.path.exists(self.path("idx.npy")))
+
     def test_output_size_none_keeps_that_dim(self):
         x = arange(16, (1, 1, 4, 4))
         y = self.pool(x, "--op=adaptive_avg_pool2d", "--output_size=None,2")

@@ -167,6 +167,29 @@ TEST_F(ClientStatus, MissingIndicesAreInternal) {
   EXPECT_THAT(r.status().message(), HasSubstr("indices"));
 }
 
+TEST_F(ClientStatus, OpsWithoutIndicesLeaveThemEmpty) {
+  auto client = Connect(1);
+  pb::Tensor* out = service_.pool_reply.mutable_output();
+  out->set_dtype(pb::DTYPE_FLOAT32);
+  out->add_shape(1);
+  out->set_data(std::string(4, '\0'));
+  pb::Tensor* bogus = service_.pool_reply.mutable_indices();
+  bogus->set_dtype(pb::DTYPE_INT64);
+  bogus->set_data(std::string(8, '\0'));
+  PoolArgs args;
+  args.kernel_size = {2};
+  args.return_indices = true;
+  absl::StatusOr<PoolResult> r =
+      client->PoolWithIndices("avg_pool1d", x_, args);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->indices.has_value());
+  // Without indices in the reply, too.
+  service_.pool_reply.clear_indices();
+  r = client->PoolWithIndices("lp_pool1d", x_, args);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->indices.has_value());
+}
+
 TEST_F(ClientStatus, HealthReportsEachServingStatus) {
   auto client = Connect(1);
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
