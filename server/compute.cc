@@ -1,5 +1,6 @@
 #include "server/compute.h"
 
+#include <initializer_list>
 #include <string>
 #include <utility>
 
@@ -15,16 +16,23 @@ uint64_t BytesOf(DType dtype, absl::Span<const int64_t> shape) {
   return static_cast<uint64_t>(NumElements(shape)) * DTypeSize(dtype);
 }
 
-// Protobuf framing around the payload (tags, lengths, shape) stays far below
-// this, so a payload under the limit minus the slack always fits the message.
-constexpr uint64_t kFramingSlackBytes = 4096;
+// Upper bound on the encoded size of a response holding tensors with these
+// payload sizes and ranks: per tensor, its field tag and length (<= 11
+// bytes), dtype (<= 3), the packed shape (<= 11 + 10 per dimension) and the
+// data's tag and length (<= 11).
+uint64_t ResponseBytesBound(std::initializer_list<std::pair<uint64_t, size_t>> tensors) {
+  uint64_t total = 0;
+  for (const auto& [payload, rank] : tensors) total += payload + 36 + 10 * rank;
+  return total;
+}
 
-absl::Status CheckResponseSize(uint64_t payload_bytes, const Limits& limits,
+absl::Status CheckResponseSize(uint64_t response_bytes, const Limits& limits,
                                absl::string_view what) {
-  if (payload_bytes + kFramingSlackBytes > limits.max_response_bytes) {
+  if (response_bytes > limits.max_response_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        what, " would be ", payload_bytes, " bytes, more than this server sends in one message (",
-        limits.max_response_bytes, " bytes, --max_message_bytes)"));
+        what, " would take up to ", response_bytes,
+        " bytes, more than this server sends in one message (", limits.max_response_bytes,
+        " bytes, --max_message_bytes)"));
   }
   return absl::OkStatus();
 }
@@ -70,9 +78,10 @@ absl::StatusOr<PreparedPool> PreparePool(const v1::PoolRequest& request, const L
   const uint64_t out_bytes = BytesOf(prepared.plan.dtype, prepared.plan.output_shape);
   const uint64_t idx_bytes =
       call->args.return_indices ? BytesOf(DType::kInt64, prepared.plan.indices_shape) : 0;
+  const size_t rank = prepared.plan.output_shape.size();
   absl::Status size_ok = CheckResponseSize(
-      out_bytes + idx_bytes, limits,
-      absl::StrCat("output of shape ", ShapeToString(prepared.plan.output_shape),
+      ResponseBytesBound({{out_bytes, rank}, {idx_bytes, idx_bytes > 0 ? rank : 0}}), limits,
+      absl::StrCat("the response for output shape ", ShapeToString(prepared.plan.output_shape),
                    idx_bytes > 0 ? " with indices" : ""));
   if (!size_ok.ok()) return size_ok;
   prepared.aligned_copy = AlignIfNeeded(&prepared.input);
@@ -95,8 +104,9 @@ absl::StatusOr<PreparedConcat> PrepareConcat(const v1::ConcatRequest& request,
   prepared.inputs = *std::move(inputs);
   const uint64_t out_bytes = BytesOf(prepared.plan.dtype, prepared.plan.output_shape);
   absl::Status size_ok = CheckResponseSize(
-      out_bytes, limits,
-      absl::StrCat("output of shape ", ShapeToString(prepared.plan.output_shape)));
+      ResponseBytesBound({{out_bytes, prepared.plan.output_shape.size()}}), limits,
+      absl::StrCat("the response for output shape ", ShapeToString(prepared.plan.output_shape),
+                   " of ", DTypeName(prepared.plan.dtype)));
   if (!size_ok.ok()) return size_ok;
   prepared.work_bytes = out_bytes;
   for (TensorView& view : prepared.inputs) {

@@ -270,24 +270,57 @@ TEST_F(ServiceTest, UnparsableRequestBodyIsInvalidArgument) {
   EXPECT_THAT(status.error_message(), HasSubstr("/poolcat.v1.PoolCat/Pool"));
 }
 
-TEST(ServiceLimits, OutputLargerThanTheMessageLimitIsResourceExhausted) {
+std::unique_ptr<v1::PoolCat::Stub> StartWithMessageLimit(int64_t max_message_bytes,
+                                                        std::unique_ptr<PoolCatServer>* server) {
   ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.metrics_listen = "";
-  options.max_message_bytes = 8192;
-  absl::StatusOr<std::unique_ptr<PoolCatServer>> server = PoolCatServer::Start(options);
-  ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::PoolCat::NewStub(
+  options.max_message_bytes = max_message_bytes;
+  absl::StatusOr<std::unique_ptr<PoolCatServer>> started = PoolCatServer::Start(options);
+  EXPECT_TRUE(started.ok()) << started.status();
+  if (!started.ok()) return nullptr;
+  *server = *std::move(started);
+  return v1::PoolCat::NewStub(
       grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
-  // 1000 floats in, 2000 out: the request fits, the response would not.
+}
+
+TEST(ServiceLimits, OutputLargerThanTheMessageLimitIsResourceExhausted) {
+  std::unique_ptr<PoolCatServer> server;
+  auto stub = StartWithMessageLimit(4096, &server);
+  ASSERT_NE(stub, nullptr);
+  // 1000 int8 + 1 float64 elements in (about 1 KB), 1001 float64 out
+  // (8008 bytes): the request fits the limit, the response would not.
   v1::ConcatRequest request;
-  *request.add_tensors() = FloatTensor({1000}, std::vector<float>(1000, 1.0f));
-  *request.add_tensors() = request.tensors(0);
+  v1::Tensor* small = request.add_tensors();
+  small->set_dtype(v1::DTYPE_INT8);
+  small->add_shape(1000);
+  small->set_data(std::string(1000, '\1'));
+  v1::Tensor* wide = request.add_tensors();
+  wide->set_dtype(v1::DTYPE_FLOAT64);
+  wide->add_shape(1);
+  wide->set_data(std::string(8, '\0'));
   v1::ConcatResponse response;
   grpc::ClientContext context;
   const grpc::Status status = stub->Concat(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-  EXPECT_THAT(status.error_message(), HasSubstr("8000 bytes"));
+  EXPECT_THAT(status.error_message(), HasSubstr("[1001] of float64"));
+  EXPECT_THAT(status.error_message(), HasSubstr("--max_message_bytes"));
+}
+
+TEST(ServiceLimits, SmallResponsesPassASmallMessageLimit) {
+  std::unique_ptr<PoolCatServer> server;
+  auto stub = StartWithMessageLimit(256, &server);
+  ASSERT_NE(stub, nullptr);
+  v1::PoolRequest request;
+  request.set_op("max_pool2d");
+  *request.mutable_input() = FloatTensor({1, 1, 4, 4}, std::vector<float>(16, 2.0f));
+  request.add_kernel_size(2);
+  request.set_return_indices(true);
+  v1::PoolResponse response;
+  grpc::ClientContext context;
+  const grpc::Status status = stub->Pool(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(Floats(response.output()), ElementsAre(2, 2, 2, 2));
 }
 
 TEST(ServiceLimits, RequestLargerThanTheMessageLimitIsResourceExhausted) {
