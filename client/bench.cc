@@ -69,6 +69,10 @@ absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
         absl::StrCat("--duration must be > 0, got ",
                      absl::FormatDuration(options.duration)));
   }
+  if (options.duration == absl::InfiniteDuration() && options.requests == 0) {
+    return absl::InvalidArgumentError(
+        "a bench needs --duration or --requests to stop");
+  }
   if (options.requests < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("--requests must be >= 0, got ", options.requests));

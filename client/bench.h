@@ -26,7 +26,7 @@ namespace poolcat {
 struct BenchOptions {
   int concurrency = 4;
   // Stops at whichever bound comes first; requests == 0 means no count
-  // bound.
+  // bound, an infinite duration no time bound (not both).
   absl::Duration duration = absl::Seconds(10);
   int64_t requests = 0;
   std::string op = "max_pool2d";

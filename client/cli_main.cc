@@ -314,10 +314,12 @@ int Run(int argc, char** argv) {
       ->add_option("--connections", bench_connections,
                    "Connections the calls are spread over")
       ->capture_default_str();
-  bench
-      ->add_option("--duration", bench_duration,
-                   "Stop after this long: seconds or a duration (30s)")
-      ->capture_default_str();
+  CLI::Option* duration_flag =
+      bench
+          ->add_option("--duration", bench_duration,
+                       "Stop after this long: seconds or a duration (30s); "
+                       "with --requests alone, no time bound")
+          ->capture_default_str();
   bench
       ->add_option("--requests", bench_options.requests,
                    "Stop after this many calls (0: only --duration bounds)")
@@ -469,7 +471,12 @@ int Run(int argc, char** argv) {
   }
   bench_options.args = *pool_args;
   bench_options.shape = *shape;
-  bench_options.duration = *duration;
+  // --requests alone runs exactly that many calls; each has a deadline, so
+  // the run still ends.
+  bench_options.duration =
+      bench_options.requests > 0 && duration_flag->count() == 0
+          ? absl::InfiniteDuration()
+          : *duration;
   bench_options.dtype = *dtype;
   bench_options.progress = isatty(STDOUT_FILENO) != 0 && !bench_json;
   if (bench_connections < 1 || bench_connections > 1024) {
