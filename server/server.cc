@@ -159,8 +159,8 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
   return s;
 }
 
-void PoolCatServer::Shutdown(absl::Duration grace) {
-  if (shut_down_) return;
+int PoolCatServer::Shutdown(absl::Duration grace) {
+  if (shut_down_) return 0;
   shut_down_ = true;
   if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
     health->SetServingStatus(false);
@@ -175,9 +175,15 @@ void PoolCatServer::Shutdown(absl::Duration grace) {
   // so a call that the transport accepted just before the GOAWAY has
   // surely reached the interceptor that counts it.
   std::atomic<bool> drained{false};
-  std::thread closer([this, deadline, &drained] {
+  std::atomic<int> cut_short{0};
+  std::thread closer([this, deadline, &drained, &cut_short] {
     int idle_checks = 0;
-    while (!drained.load() && absl::Now() < deadline) {
+    while (!drained.load()) {
+      if (absl::Now() >= deadline) {
+        // gRPC cancels these itself now.
+        cut_short.store(metrics_->active_calls());
+        return;
+      }
       idle_checks = metrics_->active_calls() == 0 ? idle_checks + 1 : 0;
       if (idle_checks >= 2) {
         grpc_server_cancel_all_calls(server_->c_server());
@@ -190,6 +196,7 @@ void PoolCatServer::Shutdown(absl::Duration grace) {
   drained.store(true);
   closer.join();
   server_->Wait();
+  return cut_short.load();
 }
 
 PoolCatServer::~PoolCatServer() {
@@ -224,11 +231,14 @@ int RunServer(const ServerOptions& options) {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  std::cout << "poolcat-server stopping on " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM")
-            << ": not serving, draining calls for up to "
-            << absl::FormatDuration(options.grace_period) << std::endl;
-  (*server)->Shutdown(options.grace_period);
-  std::cout << "poolcat-server stopped" << std::endl;
+  const absl::Time drain_start = absl::Now();
+  const int cut_short = (*server)->Shutdown(options.grace_period);
+  std::cout << "poolcat-server stopped on " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM")
+            << ": drained in "
+            << absl::FormatDuration(absl::Trunc(absl::Now() - drain_start, absl::Milliseconds(1)))
+            << " (grace period " << absl::FormatDuration(options.grace_period);
+  if (cut_short > 0) std::cout << " ran out, " << cut_short << " calls cancelled";
+  std::cout << ")" << std::endl;
   // Every call has ended and every connection is closed. Destroying the
   // server now would only wait out timers: grpc_shutdown joins an executor
   // thread parked in a timed poll, and stopping civetweb waits out its poll

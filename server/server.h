@@ -42,8 +42,10 @@ class PoolCatServer {
 
   // Health goes NOT_SERVING, new calls are refused, and calls in flight get
   // up to `grace` to finish before they are cancelled. Returns when every
-  // call has ended and every connection is closed. Idempotent.
-  void Shutdown(absl::Duration grace);
+  // call has ended and every connection is closed: the number of calls that
+  // were still running when the grace period ran out (0 for a clean drain).
+  // Idempotent (later calls return 0).
+  int Shutdown(absl::Duration grace);
 
  private:
   PoolCatServer() = default;
