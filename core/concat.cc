@@ -61,7 +61,6 @@ HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
 
-#include <omp.h>
 
 #include <algorithm>
 #include <atomic>
