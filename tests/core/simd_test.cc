@@ -399,6 +399,56 @@ TEST(SimdPool, HalfPrecisionMaxAndAvgMatchGenericOnEveryTarget) {
   });
 }
 
+// Seeded random configurations: every argument the fast paths accept,
+// mixed (kernel, stride, padding per axis, ceil_mode, count_include_pad,
+// divisor_override, batched or not, 1-D or 2-D, layouts, dtypes, threads).
+TEST(SimdPool, RandomConfigurationsMatchGenericOnEveryTarget) {
+  ForEachTarget([] {
+    std::mt19937 rng(2024);
+    auto pick = [&](int64_t lo, int64_t hi) {
+      return lo + static_cast<int64_t>(rng() % static_cast<uint32_t>(hi - lo + 1));
+    };
+    for (int i = 0; i < 300; ++i) {
+      Case c;
+      const bool avg = rng() % 2 == 0;
+      const int dims = rng() % 4 == 0 ? 1 : 2;
+      c.op = {avg ? PoolKind::kAvg : PoolKind::kMax, dims};
+      const DType dtypes[] = {DType::kFloat32, DType::kFloat32, DType::kBFloat16,
+                              DType::kFloat16};
+      c.dtype = dtypes[rng() % 4];
+      c.args.channels_last = rng() % 2 == 0;
+      c.threads = static_cast<int>(pick(1, 2));
+      const int64_t ch = pick(1, 40);
+      std::vector<int64_t> spatial;
+      c.args.padding.clear();  // PoolArgs defaults to {0}
+      for (int d = 0; d < dims; ++d) {
+        const int64_t k = pick(1, 6);
+        // Channels-first handles width strides 1 and 2 only.
+        const int64_t s = d == dims - 1 && !c.args.channels_last ? pick(1, 2) : pick(1, 3);
+        const int64_t p = pick(0, k / 2);
+        c.args.kernel_size.push_back(k);
+        c.args.stride.push_back(s);
+        c.args.padding.push_back(p);
+        spatial.push_back(pick(std::max<int64_t>(k - 2 * p, 1), 30));
+      }
+      c.args.ceil_mode = rng() % 2 == 0;
+      if (avg) {
+        c.args.count_include_pad = rng() % 2 == 0;
+        if (dims == 2 && rng() % 5 == 0) c.args.divisor_override = pick(-5, 9) | 1;
+      }
+      if (rng() % 3 != 0) c.shape.push_back(pick(1, 3));  // batch
+      if (!c.args.channels_last) c.shape.push_back(ch);
+      c.shape.insert(c.shape.end(), spatial.begin(), spatial.end());
+      if (c.args.channels_last) c.shape.push_back(ch);
+      const int64_t n = NumElements(c.shape);
+      const uint32_t seed = rng();
+      ExpectFastPathMatchesGeneric(
+          c, WithTinyValues(avg && seed % 2 ? PlainRandom(n, seed) : SpecialRandom(n, seed), seed));
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  });
+}
+
 TEST(SimdPool, DeclinesWhatItDoesNotHandle) {
   const std::vector<int64_t> shape = {1, 2, 8, 8};
   std::vector<float> data(128, 1.0f);
