@@ -94,7 +94,8 @@ absl::Status RunPool(const PoolPlan& plan, const TensorView& input,
       if (simd::TryAdaptiveAvgPool(plan, input, output, exec)) break;
       return pool_internal::RunAdaptiveAvgPool(plan, input, output, exec);
   }
-  // A fast path ran to completion; it does not poll cancellation itself.
+  // A fast path stops early between work units when cancelled but cannot
+  // say so through its bool result: report it here.
   if (exec.cancelled != nullptr && exec.cancelled->load()) {
     return absl::CancelledError("pooling cancelled");
   }
