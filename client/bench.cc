@@ -86,9 +86,20 @@ absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
     if (options.echo) return client.Echo(input, call).status();
     return client.Pool(options.op, input, options.args, call).status();
   };
+  auto interrupted = [&] {
+    return call.cancellation != nullptr && call.cancellation->cancelled();
+  };
+  BenchReport report;
+  report.request_bytes = static_cast<int64_t>(input.nbytes());
+  report.connections = static_cast<int>(clients.size());
   // Connects, and fails fast on arguments the server refuses.
   for (Client* client : clients) {
-    if (absl::Status first = one_call(*client); !first.ok()) return first;
+    absl::Status first = one_call(*client);
+    if (first.code() == absl::StatusCode::kCancelled && interrupted()) {
+      report.cancelled = 1;  // stopped before the run began
+      return report;
+    }
+    if (!first.ok()) return first;
   }
 
   std::atomic<int64_t> issued{0};
@@ -96,9 +107,6 @@ absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
   std::atomic<int> running{options.concurrency};
   absl::Mutex mu;
   std::vector<double> latencies_ms;
-  BenchReport report;
-  report.request_bytes = static_cast<int64_t>(input.nbytes());
-  report.connections = static_cast<int>(clients.size());
 
   const absl::Time start = absl::Now();
   const absl::Time end = start + options.duration;
@@ -111,9 +119,7 @@ absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
       if (options.requests > 0 && issued.fetch_add(1) >= options.requests) {
         break;
       }
-      if (call.cancellation != nullptr && call.cancellation->cancelled()) {
-        break;
-      }
+      if (interrupted()) break;
       const absl::Time t0 = absl::Now();
       absl::Status status = one_call(client);
       const double ms = absl::ToDoubleMilliseconds(absl::Now() - t0);
@@ -121,8 +127,7 @@ absl::StatusOr<BenchReport> RunBench(absl::Span<Client* const> clients,
       if (status.ok()) {
         mine.push_back(ms);
       } else if (status.code() == absl::StatusCode::kCancelled &&
-                 call.cancellation != nullptr &&
-                 call.cancellation->cancelled()) {
+                 interrupted()) {
         ++cancelled;
       } else {
         std::string code = absl::StatusCodeToString(status.code());

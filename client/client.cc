@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include <grpc/grpc.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
@@ -189,6 +190,9 @@ class CallScope {
   bool cancelled_before_start() const {
     return cancellation_ != nullptr && !attached_;
   }
+  bool cancelled_by_caller() const {
+    return cancellation_ != nullptr && cancellation_->cancelled();
+  }
 
  private:
   grpc::ClientContext context_;
@@ -232,12 +236,27 @@ absl::Status UnaryCall(grpc::GenericStub& stub, CallScope& scope,
                    done.Notify();
                  });
   done.WaitForNotification();
+  if (status.error_code() == grpc::StatusCode::CANCELLED &&
+      scope.cancelled_by_caller()) {
+    // gRPC's own message is the bare "CANCELLED".
+    return absl::CancelledError("call cancelled by the client");
+  }
   return FromGrpcStatus(status);
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Client>> Client::Create(ClientOptions options) {
+  // gRPC shuts itself down when its last object goes away, and that
+  // shutdown can block for ~10 s joining an executor thread parked in a
+  // timed poll (seen right after a cancelled call). Holding one
+  // initialization for the life of the process keeps ~Client cheap; the
+  // process exit reclaims the rest.
+  static const bool kGrpcKeptInitialized = [] {
+    grpc_init();
+    return true;
+  }();
+  (void)kGrpcKeptInitialized;
   if (options.target.empty()) {
     return absl::InvalidArgumentError("target must not be empty");
   }

@@ -7,10 +7,13 @@ Run by CTest with POOLCAT_SERVER and POOLCAT_CLI set (see CMakeLists.txt).
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+import urllib.request
 
 import numpy as np
 
@@ -304,6 +307,72 @@ class CliLimits(unittest.TestCase):
                        "-o", os.path.join(self.tmp.name, "y.npy"), x)
             self.assertEqual(proc.returncode, 1)
             self.assertTrue(proc.stderr.startswith("DEADLINE_EXCEEDED: "), proc.stderr)
+            self.assertEqual(server.stop(), 0)
+
+
+def wait_for_inflight(metrics_address, timeout=120.0):
+    """Polls /metrics until a computation is in flight; False on timeout."""
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
+        with urllib.request.urlopen(f"http://{metrics_address}/metrics",
+                                    timeout=30) as response:
+            for line in response.read().decode().splitlines():
+                if (line.startswith("poolcat_inflight_computations")
+                        and float(line.split()[-1]) >= 1):
+                    return True
+        time.sleep(0.02)
+    return False
+
+
+class CliInterrupt(unittest.TestCase):
+    """Ctrl-C cancels the call in flight instead of killing the CLI."""
+
+    # Seconds of compute on one thread from a 4 MiB request.
+    SLOW = ["--op=avg_pool3d", "--kernel_size=21", "--stride=1"]
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.x = os.path.join(self.tmp.name, "x.npy")
+        rng = np.random.default_rng(11)
+        np.save(self.x, rng.standard_normal((1, 4, 64, 64, 64), np.float32))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def interrupt_when_computing(self, server, args):
+        proc = subprocess.Popen([CLI] + args, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_for_inflight(server.metrics_address))
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=RUN_TIMEOUT)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        return proc.returncode, out, err
+
+    def test_sigint_cancels_pool_and_writes_nothing(self):
+        with PoolcatServer(["--threads=1", "--metrics_listen=127.0.0.1:0"]) as server:
+            out_path = os.path.join(self.tmp.name, "y.npy")
+            code, _, err = self.interrupt_when_computing(
+                server, ["pool", f"--target={server.address}", *self.SLOW,
+                         "-o", out_path, self.x])
+            self.assertEqual(code, 1, err)
+            self.assertEqual(err.strip(), "CANCELLED: call cancelled by the client")
+            self.assertFalse(os.path.exists(out_path))
+            self.assertEqual(server.stop(), 0)
+
+    def test_sigint_stops_bench_which_still_reports(self):
+        with PoolcatServer(["--threads=1", "--metrics_listen=127.0.0.1:0"]) as server:
+            code, out, err = self.interrupt_when_computing(
+                server, ["bench", f"--target={server.address}", "--duration=600",
+                         "--concurrency=1", "--shape=1,4,64,64,64", *self.SLOW,
+                         "--json"])
+            self.assertEqual(code, 0, err)
+            report = json.loads(out)
+            self.assertEqual(report["errors"], {})
+            self.assertGreaterEqual(report["cancelled"], 1)
             self.assertEqual(server.stop(), 0)
 
 
