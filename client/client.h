@@ -11,7 +11,9 @@
 //
 // Every RPC failure comes back as an absl::Status with the gRPC status code
 // (the numbering is the same) and the server's message unchanged, so a
-// caller sees e.g. INVALID_ARGUMENT "pool.stride_h must be > 0, got 0".
+// caller sees e.g. INVALID_ARGUMENT "max_pool2d: stride should be greater
+// than zero, but got stride=[0, 0]". Calls the client itself stops say so:
+// CANCELLED "call cancelled by the client", DEADLINE_EXCEEDED.
 //
 // A Client is thread-safe: one instance may serve any number of threads
 // (all share one gRPC channel).
