@@ -44,7 +44,7 @@ void ConfigureAllocator(uint64_t max_retained_bytes) {
           static_cast<int>(std::min<uint64_t>(max_retained_bytes, INT_MAX)));
 }
 
-uint64_t RetainedBytes() {
+uint64_t MallocKeptBytes() {
   const int64_t retained = UnusedResidentBytes() - g_baseline_unused_bytes.load();
   return retained > 0 ? static_cast<uint64_t>(retained) : 0;
 }
@@ -55,7 +55,7 @@ RetentionGuard::RetentionGuard(uint64_t max_retained_bytes)
         while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
           // malloc_trim also returns whole free pages inside the heap, which
           // the automatic top-of-heap trimming cannot reach.
-          if (RetainedBytes() > max_retained_bytes_) malloc_trim(0);
+          if (MallocKeptBytes() > max_retained_bytes_) malloc_trim(0);
         }
       }) {}
 

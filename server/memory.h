@@ -1,14 +1,13 @@
-// Memory reuse for large tensors, bounded and observable.
+// Memory reuse below the message pools (server/message_pool.h): gRPC's own
+// buffers and any tensor buffer a pool could not keep.
 //
-// A first write to a freshly mapped page is expensive on these machines
-// (tens of microseconds), so allocating every response buffer fresh from
-// mmap caps a large round trip far below memory bandwidth. The server
-// instead lets glibc malloc keep freed large blocks for the next call:
-// blocks up to the largest mmap threshold glibc allows (32 MiB) come from the
-// heap, and the heap is only trimmed once more than `max_retained_bytes` is
-// free at its top. A RetentionGuard trims everything when the free memory
-// malloc holds exceeds the bound anyway (fragmentation, several arenas), so
-// the memory kept stays bounded; poolcat_buffer_pool_bytes reports it.
+// A first write to a freshly mapped page is expensive, so the server lets
+// glibc malloc keep freed blocks for the next call: blocks up to the largest
+// mmap threshold glibc allows (32 MiB) come from the heap, and the heap is
+// only trimmed once more than `max_retained_bytes` is free at its top. A
+// RetentionGuard trims everything when the free memory malloc holds exceeds
+// the bound anyway (fragmentation, several arenas), so what is kept stays
+// bounded; poolcat_malloc_kept_bytes reports it.
 #ifndef POOLCAT_SERVER_MEMORY_H_
 #define POOLCAT_SERVER_MEMORY_H_
 
@@ -21,16 +20,16 @@ namespace poolcat::server {
 
 // Applies the malloc settings (none when max_retained_bytes is 0: glibc's
 // defaults then return large blocks to the kernel at once). Call once, early,
-// and before RetainedBytes.
+// and before MallocKeptBytes.
 void ConfigureAllocator(uint64_t max_retained_bytes);
 
 // Estimate of the memory kept for reuse: resident memory not backing a live
 // allocation, beyond what was resident at ConfigureAllocator (code, static
 // data). mallinfo2's free-byte count would be no good: it keeps counting
 // free chunks whose pages malloc_trim already gave back.
-uint64_t RetainedBytes();
+uint64_t MallocKeptBytes();
 
-// Checks RetainedBytes() about once a second and returns memory to the
+// Checks MallocKeptBytes() about once a second and returns memory to the
 // kernel when it exceeds the bound.
 class RetentionGuard {
  public:

@@ -24,18 +24,23 @@ const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
 // Gauges computed when scraped rather than pushed by the code.
 class ScrapeTimeGauges : public prometheus::Collectable {
  public:
-  explicit ScrapeTimeGauges(std::function<double()> retained_bytes)
-      : retained_bytes_(std::move(retained_bytes)) {}
+  struct Gauge {
+    std::string name;
+    std::string help;
+    std::function<double()> read;
+  };
+  explicit ScrapeTimeGauges(std::vector<Gauge> gauges) : gauges_(std::move(gauges)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::vector<prometheus::MetricFamily> families;
-    if (retained_bytes_) {
+    for (const Gauge& gauge : gauges_) {
+      if (!gauge.read) continue;
       prometheus::MetricFamily family;
-      family.name = "poolcat_buffer_pool_bytes";
-      family.help = "Freed memory the allocator keeps for reuse by large tensors (bytes)";
+      family.name = gauge.name;
+      family.help = gauge.help;
       family.type = prometheus::MetricType::Gauge;
       prometheus::ClientMetric metric;
-      metric.gauge.value = retained_bytes_();
+      metric.gauge.value = gauge.read();
       family.metric.push_back(std::move(metric));
       families.push_back(std::move(family));
     }
@@ -43,7 +48,7 @@ class ScrapeTimeGauges : public prometheus::Collectable {
   }
 
  private:
-  std::function<double()> retained_bytes_;
+  std::vector<Gauge> gauges_;
 };
 
 bool IsServerFault(grpc::StatusCode code) {
@@ -150,9 +155,18 @@ absl::string_view GrpcCodeName(grpc::StatusCode code) {
   return kNames[i];
 }
 
-Metrics::Metrics(std::function<double()> retained_bytes)
+Metrics::Metrics(std::function<double()> buffer_pool_bytes,
+                 std::function<double()> malloc_kept_bytes)
     : registry_(std::make_shared<prometheus::Registry>()),
-      scrape_time_(std::make_shared<ScrapeTimeGauges>(std::move(retained_bytes))),
+      scrape_time_(std::make_shared<ScrapeTimeGauges>(std::vector<ScrapeTimeGauges::Gauge>{
+          {"poolcat_buffer_pool_bytes",
+           "Tensor buffers kept for reuse by the next large call (bytes, bounded by "
+           "--max_retained_bytes)",
+           std::move(buffer_pool_bytes)},
+          {"poolcat_malloc_kept_bytes",
+           "Estimate of freed memory malloc keeps instead of returning it to the kernel "
+           "(bytes, trimmed past --max_retained_bytes)",
+           std::move(malloc_kept_bytes)}})),
       started_family_(prometheus::BuildCounter()
                           .Name("grpc_server_started_total")
                           .Help("Total number of RPCs started on the server")

@@ -11,7 +11,8 @@
 //   poolcat_inflight_computations  admitted computations (queued or running)
 //   poolcat_rejected_total{reason="max_concurrent"}  calls refused at the cap
 //   poolcat_bytes_in_total / poolcat_bytes_out_total  tensor payload bytes
-//   poolcat_buffer_pool_bytes  freed memory the allocator keeps for reuse
+//   poolcat_buffer_pool_bytes  tensor buffers kept for reuse (message pools)
+//   poolcat_malloc_kept_bytes  estimate of freed memory malloc keeps
 //   poolcat_compute_threads  size of the compute pool
 //   poolcat_max_concurrent_computations  the --max_concurrent cap
 // All metrics live on one thread-safe prometheus::Registry.
@@ -40,8 +41,10 @@ namespace poolcat::server {
 
 class Metrics {
  public:
-  // \param retained_bytes read on every scrape for poolcat_buffer_pool_bytes.
-  explicit Metrics(std::function<double()> retained_bytes = nullptr);
+  // \param buffer_pool_bytes read on every scrape for poolcat_buffer_pool_bytes.
+  // \param malloc_kept_bytes read on every scrape for poolcat_malloc_kept_bytes.
+  explicit Metrics(std::function<double()> buffer_pool_bytes = nullptr,
+                   std::function<double()> malloc_kept_bytes = nullptr);
 
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;

@@ -16,6 +16,7 @@
 #include "prometheus/exposer.h"
 #include "server/compute_pool.h"
 #include "server/memory.h"
+#include "server/message_pool.h"
 #include "server/metrics.h"
 #include "server/options.h"
 #include "server/service.h"
@@ -55,6 +56,11 @@ class PoolCatServer {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<RetentionGuard> retention_;
   std::unique_ptr<ComputePool> pool_;
+  std::unique_ptr<RetentionBudget> buffer_budget_;
+  std::unique_ptr<MessagePool<poolcat::v1::PoolRequest, poolcat::v1::PoolResponse>>
+      pool_messages_;
+  std::unique_ptr<MessagePool<poolcat::v1::ConcatRequest, poolcat::v1::ConcatResponse>>
+      concat_messages_;
   std::unique_ptr<PoolCatService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;

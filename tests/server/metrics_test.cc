@@ -48,7 +48,7 @@ TEST(Metrics, RecordsStartedHandledAndLatencyPerMethodAndCode) {
 }
 
 TEST(Metrics, ExportsThePoolcatFamilies) {
-  Metrics metrics([] { return 1234.0; });
+  Metrics metrics([] { return 1234.0; }, [] { return 99.0; });
   metrics.ComputationAdmitted();
   metrics.RejectedTooManyConcurrent();
   metrics.BytesIn(100);
@@ -63,6 +63,7 @@ TEST(Metrics, ExportsThePoolcatFamilies) {
   EXPECT_THAT(text, HasSubstr("poolcat_compute_threads 2"));
   EXPECT_THAT(text, HasSubstr("poolcat_max_concurrent_computations 64"));
   EXPECT_THAT(text, HasSubstr("poolcat_buffer_pool_bytes 1234"));
+  EXPECT_THAT(text, HasSubstr("poolcat_malloc_kept_bytes 99"));
 }
 
 }  // namespace
