@@ -35,7 +35,8 @@ ABSL_FLAG(absl::Duration, grace_period, kDefaults.grace_period,
 ABSL_FLAG(std::string, metrics_listen, kDefaults.metrics_listen,
           "host:port for the Prometheus /metrics endpoint; empty disables it");
 ABSL_FLAG(int64_t, max_retained_bytes, kDefaults.max_retained_bytes,
-          "freed memory kept for reuse by large tensors, in bytes; 0 = glibc defaults");
+          "bytes of tensor buffers kept for reuse (and of free memory malloc may keep); "
+          "0 = keep none, glibc defaults");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(

@@ -34,8 +34,9 @@ struct ServerOptions {
   absl::Duration grace_period = absl::Seconds(10);
   // host:port of the Prometheus /metrics endpoint; empty disables it.
   std::string metrics_listen = "0.0.0.0:9464";
-  // Freed memory malloc may keep for reuse by large tensors; 0 keeps glibc's
-  // defaults (large blocks go back to the kernel at once).
+  // Tensor buffers the message pools keep for reuse, and free memory malloc
+  // may keep, each at most this many bytes; 0 keeps none (glibc defaults:
+  // large blocks go back to the kernel at once).
   int64_t max_retained_bytes = int64_t{256} << 20;
 };
 
