@@ -58,6 +58,10 @@ struct Pool2dJob {
   // divisor_override, becomes +0) as ATen's kernels that accumulate into a
   // zeroed output do: all but the batched 2-D channels-last one.
   bool add_to_zero;
+  // Channels-first max_pool of small planes (MaxPoolCFFlat): the row pitch
+  // and row count of the padded scratch plane; 0 for the banded kernels.
+  int64_t flat_pitch;
+  int64_t flat_rows;
 };
 
 // A float32 global average pooling job: planes (channels-first) or images
@@ -146,6 +150,9 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 
 constexpr int64_t kPrefetchRows = 4;
+// Scratch floats per buffer for a group of small planes (MaxPoolCFFlat):
+// two such buffers (32 KB) stay in L1/L2.
+constexpr int64_t kFlatGroupFloats = 4096;
 using D1 = hn::CappedTag<float, 1>;
 
 // ATen's max update: v replaces best when greater or NaN.
@@ -406,7 +413,172 @@ void MaxPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
+// One step of a window max: MaxStep, or, when the plane holds no NaN, the
+// bare x86 MAXPS (v > best ? v : best, MaxStep without its NaN blend).
+template <bool kNaN, class V>
+HWY_INLINE V MaxStepIf(V best, V v) {
+#if HWY_ARCH_X86 && HWY_TARGET != HWY_SCALAR && HWY_TARGET != HWY_EMU128
+  if constexpr (!kNaN) return hn::Max(v, best);
+#endif
+  return MaxStep(best, v);
+}
+
+// Horizontal window max over the flattened padded plane `s` (row pitch
+// job.flat_pitch), positions [begin, end): every vector is full, whatever
+// the row width. Lanes whose window crosses into the next row only feed
+// outputs past the row's end, which are never stored. kKW: the window
+// width when known at compile time (0: job.kw).
+template <bool kNaN, int kKW>
+HWY_INLINE void FlatRowMax(const Pool2dJob& job, const float* HWY_RESTRICT s, int64_t begin,
+                           int64_t end, float* HWY_RESTRICT h) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t kw = kKW > 0 ? kKW : job.kw;
+  for (int64_t i = begin; i < end; i += n) {
+    hn::Vec<DF> acc = hn::LoadU(d, s + i);
+    for (int64_t j = 1; j < kw; ++j) acc = MaxStepIf<kNaN>(acc, hn::LoadU(d, s + i + j));
+    hn::Store(acc, d, h + i);
+  }
+}
+
+// Output rows of a plane from the row maxima `h`: the max over each
+// window's rows, top to bottom. With row stride 1, output rows go in pairs
+// that share the fold of their common rows (MaxStep folds are associative
+// over consecutive segments). kKH: the window height when known at compile
+// time (0: job.kh).
+template <bool kNaN, int kKH, typename T>
+HWY_INLINE void FlatColumnMax(const Pool2dJob& job, const float* HWY_RESTRICT h,
+                              T* HWY_RESTRICT op) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t pitch = job.flat_pitch;
+  const int64_t kh = kKH > 0 ? kKH : job.kh;
+  int64_t y = 0;
+  if (job.sh == 1 && kh > 1) {
+    for (; y + 2 <= job.oh; y += 2) {
+      const float* top = h + y * pitch;
+      T* orow = op + y * job.ow;
+      for (int64_t x = 0; x < job.ow; x += n) {
+        hn::Vec<DF> mid = hn::LoadU(d, top + pitch + x);
+        for (int64_t r = 2; r < kh; ++r) {
+          mid = MaxStepIf<kNaN>(mid, hn::LoadU(d, top + r * pitch + x));
+        }
+        const hn::Vec<DF> first = MaxStepIf<kNaN>(hn::LoadU(d, top + x), mid);
+        const hn::Vec<DF> second = MaxStepIf<kNaN>(mid, hn::LoadU(d, top + kh * pitch + x));
+        StoreF(d, first, job.ow - x, orow + x);
+        StoreF(d, second, job.ow - x, orow + job.ow + x);
+      }
+    }
+  }
+  for (; y < job.oh; ++y) {
+    const float* top = h + y * job.sh * pitch;
+    T* orow = op + y * job.ow;
+    for (int64_t x = 0; x < job.ow; x += n) {
+      hn::Vec<DF> acc = hn::LoadU(d, top + x);
+      for (int64_t r = 1; r < kh; ++r) {
+        acc = MaxStepIf<kNaN>(acc, hn::LoadU(d, top + r * pitch + x));
+      }
+      StoreF(d, acc, job.ow - x, orow + x);
+    }
+  }
+}
+
+// Both passes of one plane, with the window size fixed at compile time for
+// the common SPPF / ResNet sizes.
+template <bool kNaN, typename T>
+HWY_INLINE void FlatPlaneMax(const Pool2dJob& job, const float* HWY_RESTRICT s,
+                             float* HWY_RESTRICT h, T* HWY_RESTRICT op) {
+  const int64_t area = job.flat_rows * job.flat_pitch;
+  if (job.kw == 5 && job.kh == 5) {
+    FlatRowMax<kNaN, 5>(job, s, 0, area, h);
+    FlatColumnMax<kNaN, 5>(job, h, op);
+  } else if (job.kw == 3 && job.kh == 3) {
+    FlatRowMax<kNaN, 3>(job, s, 0, area, h);
+    FlatColumnMax<kNaN, 3>(job, h, op);
+  } else {
+    FlatRowMax<kNaN, 0>(job, s, 0, area, h);
+    FlatColumnMax<kNaN, 0>(job, h, op);
+  }
+}
+
+// Channels-first max_pool of small planes with width stride 1 (SPPF's
+// 20x20, k5): units are whole planes. Each plane is copied into a padded
+// scratch plane (-inf borders; -inf never changes a MaxStep fold, as the
+// clipped windows of the generic kernel leave those taps out), then the
+// horizontal maxima run over the flattened scratch, so vectors are full even
+// though a row is narrower than two vectors, and the vertical maxima are
+// taken per output row. A plane without NaN (checked once) uses the bare
+// MAXPS step, which equals MaxStep on non-NaN values.
+template <typename T>
+void MaxPoolCFFlatT(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t pitch = job.flat_pitch;
+  const int64_t area = job.flat_rows * pitch;
+  const int64_t plane_floats = RoundUp(RoundUp(area, n) + 2 * n + job.kw, n);
+  // Planes go in groups: all copies first, so the unaligned loads of the
+  // window passes never wait on masked stores still in flight.
+  const int64_t group = std::max<int64_t>(1, kFlatGroupFloats / plane_floats);
+  ScratchFloats scratch(0, group * plane_floats);
+  ScratchFloats hmax(1, group * plane_floats);
+  const float neg_inf = -__builtin_inff();
+  // Only the input rows' middles are rewritten per plane; borders stay -inf.
+  for (int64_t i = 0; i < group * plane_floats; ++i) scratch[i] = neg_inf;
+  const int64_t scan_begin = job.ph * pitch;
+  const int64_t scan_end = (job.ph + job.ih) * pitch;
+  const T* in_end = static_cast<const T*>(job.in) + job.in_numel;
+  bool has_nan[kFlatGroupFloats];
+  for (int64_t g0 = u0; g0 < u1; g0 += group) {
+    const int64_t count = std::min(group, u1 - g0);
+    for (int64_t q = 0; q < count; ++q) {
+      const T* ip = static_cast<const T*>(job.in) + (g0 + q) * job.ih * job.iw;
+      float* s = scratch.get() + q * plane_floats;
+      float* first_row = s + job.ph * pitch + job.pw;
+      auto nan = hn::IsNaN(hn::Set(d, neg_inf));
+      if (std::is_same_v<T, float> && in_end - (ip + job.ih * job.iw) >= n) {
+        // Whole-vector loads (the last one of a row reads into the next
+        // row, inside the input), stores masked to the row: a call-free
+        // copy that also looks for NaN (one of the next row only costs the
+        // NaN-aware steps).
+        for (int64_t r = 0; r < job.ih; ++r) {
+          for (int64_t c = 0; c < job.iw; c += n) {
+            const hn::Vec<DF> v = LoadF(d, ip + r * job.iw + c);
+            nan = hn::Or(nan, hn::IsNaN(v));
+            hn::BlendedStore(v, hn::FirstN(d, static_cast<size_t>(job.iw - c)), d,
+                             first_row + r * pitch + c);
+          }
+        }
+      } else {
+        for (int64_t r = 0; r < job.ih; ++r) {
+          ConvertRow(first_row + r * pitch, ip + r * job.iw, job.iw);
+        }
+        for (int64_t i = scan_begin; i < scan_end; i += n) {
+          nan = hn::Or(nan, hn::IsNaN(hn::LoadU(d, s + i)));
+        }
+      }
+      has_nan[q] = !hn::AllFalse(d, nan);
+    }
+    for (int64_t q = 0; q < count; ++q) {
+      const float* s = scratch.get() + q * plane_floats;
+      float* h = hmax.get() + q * plane_floats;
+      T* op = static_cast<T*>(job.out) + (g0 + q) * job.oh * job.ow;
+      if (has_nan[q]) {
+        FlatPlaneMax<true>(job, s, h, op);
+      } else {
+        FlatPlaneMax<false>(job, s, h, op);
+      }
+    }
+  }
+}
+
 void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  if (job.flat_pitch > 0) {
+    switch (job.elem) {
+      case ElemType::kFloat32: return MaxPoolCFFlatT<float>(job, u0, u1);
+      case ElemType::kBFloat16: return MaxPoolCFFlatT<BFloat16>(job, u0, u1);
+      case ElemType::kFloat16: return MaxPoolCFFlatT<Float16>(job, u0, u1);
+    }
+  }
   switch (job.elem) {
     case ElemType::kFloat32: return MaxPoolCFT<float>(job, u0, u1);
     case ElemType::kBFloat16: return MaxPoolCFT<BFloat16>(job, u0, u1);
@@ -881,6 +1053,24 @@ bool Supported2d(const PoolPlan& plan, Pool2dJob& job) {
   return true;
 }
 
+// Small channels-first max_pool planes with width stride 1 (SPPF) go
+// through MaxPoolCFFlat, one unit per plane: rows narrower than a few
+// vectors waste most lanes in the banded kernel. Windows up to 9 wide and
+// high (the flat kernel folds the taps one by one).
+void UseFlatPlanes(const PoolPlan& plan, Pool2dJob& job) {
+  constexpr int64_t kMaxFlatTaps = 9;
+  constexpr int64_t kMaxFlatWidth = 64;
+  constexpr int64_t kMaxFlatFloats = int64_t{16} << 10;  // 64 KB: stays in L1/L2
+  if (plan.channels_last || job.sw != 1 || job.kw > kMaxFlatTaps || job.kh > kMaxFlatTaps) return;
+  const int64_t pitch = std::max(job.pw + job.iw, job.ow - 1 + job.kw);
+  const int64_t rows = std::max(job.ph + job.ih, (job.oh - 1) * job.sh + job.kh);
+  if (job.iw > kMaxFlatWidth || rows * pitch > kMaxFlatFloats) return;
+  job.flat_pitch = pitch;
+  job.flat_rows = rows;
+  job.band = job.oh;
+  job.bands = 1;
+}
+
 int64_t Outer(const PoolPlan& plan) {
   return plan.channels_last ? plan.batch : plan.batch * plan.channels;
 }
@@ -943,6 +1133,7 @@ bool TryMaxPool(const PoolPlan& plan, const TensorView& input,
   job.in = input.data;
   job.in_numel = input.numel();
   job.out = output.data;
+  UseFlatPlanes(plan, job);
   if (plan.channels_last) {
     RunUnits(plan, job, exec, HWY_DYNAMIC_DISPATCH(MaxPoolCL));
   } else {

@@ -251,6 +251,51 @@ TEST(SimdPool, LargeShapesSplitIntoBandsAndThreadsMatchGeneric) {
   });
 }
 
+// Small channels-first planes (SPPF's 20x20) take a flattened kernel that
+// skips the NaN handling for planes without NaN: ties of +0/-0 and
+// infinities, in planes with and without NaN, on every window size the
+// kernel specialises (3, 5) and others, strides and ceil_mode.
+TEST(SimdPool, SmallPlanesWithAndWithoutNaNMatchGeneric) {
+  ForEachTarget([] {
+    uint32_t seed = 100;
+    for (int64_t k : {1, 2, 3, 5, 7, 9}) {
+      for (int64_t sh : {1, 2}) {
+        for (bool ceil : {false, true}) {
+          for (int64_t w : {int64_t{5}, int64_t{20}, int64_t{33}}) {
+            Case c;
+            c.op = {PoolKind::kMax, 2};
+            c.shape = {2, 5, 20, w};
+            c.args.kernel_size = {k, k};
+            c.args.stride = {sh, 1};
+            c.args.padding = {k / 2, k / 2};
+            c.args.ceil_mode = ceil;
+            std::vector<float> v = SpecialRandom(NumElements(c.shape), seed++);
+            // Planes 0..8 without NaN (signed zeros instead); plane 9 keeps
+            // its NaNs, and plane 4 gets exactly one.
+            const int64_t plane = 20 * w;
+            for (int64_t i = 0; i < 9 * plane; ++i) {
+              if (std::isnan(v[static_cast<size_t>(i)])) {
+                v[static_cast<size_t>(i)] = std::signbit(v[static_cast<size_t>(i)]) ? -0.0f : 0.0f;
+              }
+            }
+            v[static_cast<size_t>(4 * plane + 7 * w + 3)] = std::numeric_limits<float>::quiet_NaN();
+            ExpectFastPathMatchesGeneric(c, v);
+            if (::testing::Test::HasFatalFailure()) return;
+            if (k == 5 && sh == 1 && !ceil && w == 20) {
+              Case h = c;  // the same through bfloat16 and float16
+              for (DType dt : {DType::kBFloat16, DType::kFloat16}) {
+                h.dtype = dt;
+                ExpectFastPathMatchesGeneric(h, v);
+                if (::testing::Test::HasFatalFailure()) return;
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 TEST(SimdPool, AvgPool2dMatchesGenericOnEveryTarget) {
   ForEachTarget([] {
     uint32_t seed = 100;
