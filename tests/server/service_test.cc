@@ -134,6 +134,42 @@ TEST_F(ServiceTest, MaxPool2dReturnsIndicesWhenAsked) {
   EXPECT_EQ(index, 1);
 }
 
+TEST_F(ServiceTest, RecycledMessagesCarryNothingFromThePreviousCall) {
+  // Calls one after another reuse the same recycled message pair.
+  v1::PoolRequest with_indices;
+  with_indices.set_op("max_pool2d");
+  *with_indices.mutable_input() = FloatTensor({1, 1, 4, 4}, std::vector<float>(16, 3.0f));
+  with_indices.add_kernel_size(2);
+  with_indices.set_return_indices(true);
+  v1::PoolRequest plain;
+  plain.set_op("avg_pool1d");
+  *plain.mutable_input() = FloatTensor({1, 2}, {1, 5});
+  plain.add_kernel_size(2);
+  for (int round = 0; round < 3; ++round) {
+    v1::PoolResponse first, second;
+    grpc::ClientContext c1, c2;
+    ASSERT_TRUE(stub_->Pool(&c1, with_indices, &first).ok());
+    EXPECT_TRUE(first.has_indices());
+    ASSERT_TRUE(stub_->Pool(&c2, plain, &second).ok());
+    EXPECT_FALSE(second.has_indices());
+    EXPECT_THAT(second.output().shape(), ElementsAre(1, 1));
+    EXPECT_THAT(Floats(second.output()), ElementsAre(3));
+  }
+  v1::ConcatRequest big, small;
+  *big.add_tensors() = FloatTensor({3}, {1, 2, 3});
+  *big.add_tensors() = FloatTensor({2}, {4, 5});
+  *small.add_tensors() = FloatTensor({1}, {9});
+  for (int round = 0; round < 2; ++round) {
+    v1::ConcatResponse a, b;
+    grpc::ClientContext c1, c2;
+    ASSERT_TRUE(stub_->Concat(&c1, big, &a).ok());
+    EXPECT_THAT(Floats(a.output()), ElementsAre(1, 2, 3, 4, 5));
+    ASSERT_TRUE(stub_->Concat(&c2, small, &b).ok());
+    EXPECT_THAT(b.output().shape(), ElementsAre(1));
+    EXPECT_THAT(Floats(b.output()), ElementsAre(9));
+  }
+}
+
 TEST_F(ServiceTest, PoolRefusesBadRequestsWithInvalidArgument) {
   v1::PoolRequest request;
   request.set_op("max_pool2d");
