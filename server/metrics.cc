@@ -61,8 +61,23 @@ bool IsServerFault(grpc::StatusCode code) {
 // Our handlers never return UNIMPLEMENTED, so on our service that status
 // means a malformed request: a bad argument.
 bool IsUndecodableRequest(const Metrics::MethodSeries& series, const grpc::Status& status) {
+  // A method the server does not have comes through gRPC's generic
+  // (bidi_stream) handler and keeps its UNIMPLEMENTED.
   return status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
-         status.error_message().empty() && series.service == "poolcat.v1.PoolCat";
+         status.error_message().empty() && series.service == "poolcat.v1.PoolCat" &&
+         series.type == "unary";
+}
+
+// Methods the server serves. Any other name a client sends is counted as
+// grpc_service="unknown", grpc_method="unknown", so made-up names cannot grow
+// the label set without bound.
+bool IsServedMethod(absl::string_view service, absl::string_view method) {
+  if (service == "poolcat.v1.PoolCat") {
+    return method == "Pool" || method == "Concat" || method == "Echo";
+  }
+  if (service == "grpc.health.v1.Health") return method == "Check" || method == "Watch";
+  return service == "grpc.reflection.v1alpha.ServerReflection" &&
+         method == "ServerReflectionInfo";
 }
 
 absl::string_view RpcTypeName(grpc::experimental::ServerRpcInfo::Type type) {
@@ -214,12 +229,15 @@ Metrics::Metrics(std::function<double()> buffer_pool_bytes,
                           .Add({})) {}
 
 Metrics::MethodSeries& Metrics::Series(absl::string_view full_method, absl::string_view type) {
-  const std::string key = absl::StrCat(full_method, "#", type);
+  auto [service, method] = SplitFullMethod(full_method);
+  if (!IsServedMethod(service, method)) service = method = "unknown";
+  const std::string key = absl::StrCat(service, "/", method, "#", type);
   std::lock_guard<std::mutex> lock(series_mu_);
   std::unique_ptr<MethodSeries>& slot = series_[key];
   if (slot == nullptr) {
     slot = std::make_unique<MethodSeries>();
-    std::tie(slot->service, slot->method) = SplitFullMethod(full_method);
+    slot->service = std::move(service);
+    slot->method = std::move(method);
     slot->type = std::string(type);
     const prometheus::Labels labels = {
         {"grpc_type", slot->type}, {"grpc_service", slot->service}, {"grpc_method", slot->method}};

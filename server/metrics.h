@@ -62,7 +62,9 @@ class Metrics {
     std::array<std::atomic<prometheus::Counter*>, 17> handled{};  // By code.
   };
   // `full_method` is gRPC's "/package.Service/Method"; `type` is "unary",
-  // "server_stream"... Thread-safe; the result lives as long as *this.
+  // "server_stream"... A method the server does not serve is labelled
+  // "unknown" (clients cannot grow the label set). Thread-safe; the result
+  // lives as long as *this.
   MethodSeries& Series(absl::string_view full_method, absl::string_view type);
 
   // RPC metrics, for the interceptor.

@@ -47,6 +47,16 @@ TEST(Metrics, RecordsStartedHandledAndLatencyPerMethodAndCode) {
   EXPECT_THAT(text, HasSubstr("grpc_server_handling_seconds_count{grpc_method=\"Pool\""));
 }
 
+TEST(Metrics, LabelsMethodsTheServerDoesNotServeAsUnknown) {
+  Metrics metrics;
+  Metrics::MethodSeries& a = metrics.Series("/poolcat.v1.PoolCat/Nope", "bidi_stream");
+  Metrics::MethodSeries& b = metrics.Series("/made.Up/Name123", "bidi_stream");
+  EXPECT_EQ(&a, &b);
+  EXPECT_EQ(a.service, "unknown");
+  EXPECT_EQ(a.method, "unknown");
+  EXPECT_EQ(metrics.Series("/grpc.health.v1.Health/Check", "unary").method, "Check");
+}
+
 TEST(Metrics, ExportsThePoolcatFamilies) {
   Metrics metrics([] { return 1234.0; }, [] { return 99.0; });
   metrics.ComputationAdmitted();

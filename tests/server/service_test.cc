@@ -320,6 +320,17 @@ std::unique_ptr<v1::PoolCat::Stub> StartWithMessageLimit(int64_t max_message_byt
       grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
 }
 
+TEST_F(ServiceTest, UnknownMethodStaysUnimplemented) {
+  grpc::GenericStub generic(channel_);
+  grpc::Slice slice(std::string(""));
+  grpc::ByteBuffer send(&slice, 1), recv;
+  grpc::ClientContext context;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&context, "/poolcat.v1.PoolCat/Nope", grpc::StubOptions(), &send, &recv,
+                    [&done](grpc::Status s) { done.set_value(s); });
+  EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
 TEST(ServiceLimits, OutputLargerThanTheMessageLimitIsResourceExhausted) {
   std::unique_ptr<PoolCatServer> server;
   auto stub = StartWithMessageLimit(4096, &server);
