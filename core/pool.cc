@@ -113,7 +113,7 @@ absl::StatusOr<PoolResult> Pool(PoolOp op, const Tensor& input,
   if (!output.ok()) return output.status();
   PoolResult result{*std::move(output), std::nullopt};
   MutableTensorView indices_view;
-  if (!plan->indices_shape.empty()) {
+  if (plan->returns_indices()) {
     absl::StatusOr<Tensor> indices =
         Tensor::Empty(DType::kInt64, plan->indices_shape, exec.max_elements);
     if (!indices.ok()) return indices.status();

@@ -95,6 +95,10 @@ struct PoolPlan {
   int64_t dilation[3] = {1, 1, 1};
   std::vector<int64_t> output_shape;   // physical shape, in the input layout
   std::vector<int64_t> indices_shape;  // empty unless indices are returned
+
+  // True when RunPool must be given an indices view: return_indices was asked
+  // of an op that has indices (max, adaptive_max); other ops ignore the flag.
+  bool returns_indices() const { return !indices_shape.empty(); }
 };
 
 absl::StatusOr<PoolPlan> PlanPool(PoolOp op, DType dtype,

@@ -77,7 +77,7 @@ absl::StatusOr<PreparedPool> PreparePool(const v1::PoolRequest& request, const L
   prepared.input = call->input;
   const uint64_t out_bytes = BytesOf(prepared.plan.dtype, prepared.plan.output_shape);
   const uint64_t idx_bytes =
-      call->args.return_indices ? BytesOf(DType::kInt64, prepared.plan.indices_shape) : 0;
+      prepared.plan.returns_indices() ? BytesOf(DType::kInt64, prepared.plan.indices_shape) : 0;
   const size_t rank = prepared.plan.output_shape.size();
   absl::Status size_ok = CheckResponseSize(
       ResponseBytesBound({{out_bytes, rank}, {idx_bytes, idx_bytes > 0 ? rank : 0}}), limits,
@@ -123,7 +123,7 @@ absl::Status ExecutePool(const PreparedPool& prepared, v1::PoolResponse* respons
   const PoolPlan& plan = prepared.plan;
   const MutableTensorView output =
       AllocateInto(plan.dtype, plan.output_shape, response->mutable_output());
-  if (!plan.args.return_indices) {
+  if (!plan.returns_indices()) {
     return RunPool(plan, prepared.input, output, nullptr, exec);
   }
   const MutableTensorView indices =

@@ -134,6 +134,22 @@ TEST_F(ServiceTest, MaxPool2dReturnsIndicesWhenAsked) {
   EXPECT_EQ(index, 1);
 }
 
+TEST_F(ServiceTest, ReturnIndicesIsIgnoredByOpsWithoutIndices) {
+  // The proto documents return_indices as max/adaptive_max only; other ops
+  // ignore it, as they ignore any argument they do not take.
+  v1::PoolRequest request;
+  request.set_op("avg_pool2d");
+  *request.mutable_input() = FloatTensor({1, 1, 2, 2}, {1, 4, 3, 2});
+  request.add_kernel_size(2);
+  request.set_return_indices(true);
+  v1::PoolResponse response;
+  grpc::ClientContext context;
+  const grpc::Status status = stub_->Pool(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_THAT(Floats(response.output()), ElementsAre(2.5f));
+  EXPECT_FALSE(response.has_indices());
+}
+
 TEST_F(ServiceTest, RecycledMessagesCarryNothingFromThePreviousCall) {
   // Calls one after another reuse the same recycled message pair.
   v1::PoolRequest with_indices;
