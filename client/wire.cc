@@ -11,6 +11,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "poolcat/v1/poolcat.pb.h"
+#include "proto/dtype_mapping.h"
 
 namespace poolcat::client_internal {
 namespace {
@@ -27,59 +28,6 @@ constexpr int kTensorData = 3;
 constexpr int kPoolRequestInput = 2;
 constexpr int kConcatRequestTensors = 1;
 constexpr int kEchoRequestTensor = 1;
-
-pb::DType ToProtoDType(DType dtype) {
-  switch (dtype) {
-    case DType::kFloat32:
-      return pb::DTYPE_FLOAT32;
-    case DType::kFloat64:
-      return pb::DTYPE_FLOAT64;
-    case DType::kBFloat16:
-      return pb::DTYPE_BFLOAT16;
-    case DType::kFloat16:
-      return pb::DTYPE_FLOAT16;
-    case DType::kInt8:
-      return pb::DTYPE_INT8;
-    case DType::kUInt8:
-      return pb::DTYPE_UINT8;
-    case DType::kInt16:
-      return pb::DTYPE_INT16;
-    case DType::kInt32:
-      return pb::DTYPE_INT32;
-    case DType::kInt64:
-      return pb::DTYPE_INT64;
-    case DType::kBool:
-      return pb::DTYPE_BOOL;
-  }
-  return pb::DTYPE_UNSPECIFIED;
-}
-
-std::optional<DType> FromProtoDType(uint64_t dtype) {
-  switch (dtype) {
-    case pb::DTYPE_FLOAT32:
-      return DType::kFloat32;
-    case pb::DTYPE_FLOAT64:
-      return DType::kFloat64;
-    case pb::DTYPE_BFLOAT16:
-      return DType::kBFloat16;
-    case pb::DTYPE_FLOAT16:
-      return DType::kFloat16;
-    case pb::DTYPE_INT8:
-      return DType::kInt8;
-    case pb::DTYPE_UINT8:
-      return DType::kUInt8;
-    case pb::DTYPE_INT16:
-      return DType::kInt16;
-    case pb::DTYPE_INT32:
-      return DType::kInt32;
-    case pb::DTYPE_INT64:
-      return DType::kInt64;
-    case pb::DTYPE_BOOL:
-      return DType::kBool;
-    default:
-      return std::nullopt;
-  }
-}
 
 void AppendVarint(uint64_t value, std::string* out) {
   while (value >= 0x80) {
@@ -132,7 +80,7 @@ class SliceWriter {
 // whose bytes are the tensor's own memory.
 void AppendTensorField(int field, const Tensor& tensor, SliceWriter* writer) {
   pb::Tensor header;
-  header.set_dtype(ToProtoDType(tensor.dtype()));
+  header.set_dtype(wire::DTypeToProto(tensor.dtype()));
   header.mutable_shape()->Assign(tensor.shape().begin(), tensor.shape().end());
   std::string data_prefix;
   AppendLengthDelimitedTag(kTensorData, &data_prefix);
@@ -189,7 +137,7 @@ absl::StatusOr<Tensor> ReadTensor(CodedInputStream* in,
                wire_type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
       uint32_t length = 0;
       if (!in->ReadVarint32(&length)) return Malformed(name);
-      std::optional<DType> dtype = FromProtoDType(dtype_value);
+      std::optional<DType> dtype = wire::DTypeFromProto(static_cast<int64_t>(dtype_value));
       absl::StatusOr<int64_t> numel =
           dtype.has_value()
               ? CheckedNumel(shape, *dtype, kDefaultMaxElements, name)
@@ -214,7 +162,7 @@ absl::StatusOr<Tensor> ReadTensor(CodedInputStream* in,
     }
   }
 
-  std::optional<DType> dtype = FromProtoDType(dtype_value);
+  std::optional<DType> dtype = wire::DTypeFromProto(static_cast<int64_t>(dtype_value));
   if (!dtype.has_value()) {
     return absl::InternalError(absl::StrCat("server reply: ", name,
                                             ".dtype is not a known dtype, got ",

@@ -3,32 +3,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
+#include "proto/dtype_mapping.h"
 
 namespace poolcat::server {
 namespace {
 
 namespace v1 = ::poolcat::v1;
-
-struct DTypePair {
-  v1::DType wire;
-  DType core;
-};
-
-// The only table relating the two enums; both directions read it.
-constexpr DTypePair kDTypes[] = {
-    {v1::DTYPE_FLOAT32, DType::kFloat32}, {v1::DTYPE_FLOAT64, DType::kFloat64},
-    {v1::DTYPE_BFLOAT16, DType::kBFloat16}, {v1::DTYPE_FLOAT16, DType::kFloat16},
-    {v1::DTYPE_INT8, DType::kInt8},       {v1::DTYPE_UINT8, DType::kUInt8},
-    {v1::DTYPE_INT16, DType::kInt16},     {v1::DTYPE_INT32, DType::kInt32},
-    {v1::DTYPE_INT64, DType::kInt64},     {v1::DTYPE_BOOL, DType::kBool},
-};
-
-std::string KnownDTypeNames() {
-  std::vector<std::string> names;
-  for (const DTypePair& p : kDTypes) names.push_back(v1::DType_Name(p.wire));
-  return absl::StrJoin(names, ", ");
-}
 
 std::vector<int64_t> ToVector(const google::protobuf::RepeatedField<int64_t>& field) {
   return std::vector<int64_t>(field.begin(), field.end());
@@ -37,23 +17,17 @@ std::vector<int64_t> ToVector(const google::protobuf::RepeatedField<int64_t>& fi
 }  // namespace
 
 absl::StatusOr<DType> DTypeFromProto(int proto_dtype, absl::string_view field) {
-  for (const DTypePair& p : kDTypes) {
-    if (static_cast<int>(p.wire) == proto_dtype) return p.core;
-  }
+  if (std::optional<DType> dtype = wire::DTypeFromProto(proto_dtype)) return *dtype;
   if (proto_dtype == v1::DTYPE_UNSPECIFIED) {
     return absl::InvalidArgumentError(absl::StrCat(
-        field, " is DTYPE_UNSPECIFIED; set it to one of ", KnownDTypeNames()));
+        field, " is DTYPE_UNSPECIFIED; set it to one of ", wire::KnownProtoDTypeNames()));
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, " has unknown value ", proto_dtype, "; expected one of ", KnownDTypeNames()));
+  return absl::InvalidArgumentError(absl::StrCat(field, " has unknown value ", proto_dtype,
+                                                 "; expected one of ",
+                                                 wire::KnownProtoDTypeNames()));
 }
 
-v1::DType DTypeToProto(DType dtype) {
-  for (const DTypePair& p : kDTypes) {
-    if (p.core == dtype) return p.wire;
-  }
-  return v1::DTYPE_UNSPECIFIED;  // Unreachable: kDTypes covers every DType.
-}
+v1::DType DTypeToProto(DType dtype) { return wire::DTypeToProto(dtype); }
 
 absl::StatusOr<TensorView> TensorViewFromProto(const v1::Tensor& tensor,
                                                int64_t max_elements,
