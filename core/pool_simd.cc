@@ -150,6 +150,12 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 
 constexpr int64_t kPrefetchRows = 4;
+// Padded copies of input rows are made kCopyAhead rows before they are
+// read, into a ring of kCopyRing rows: loads straight after the (unaligned)
+// stores of a copy would wait for the stores to commit, as store-to-load
+// forwarding fails for loads spanning several stores.
+constexpr int64_t kCopyAhead = 2;
+constexpr int64_t kCopyRing = 4;
 // Scratch floats per buffer for a group of small planes (MaxPoolCFFlat):
 // two such buffers (32 KB) stay in L1/L2.
 constexpr int64_t kFlatGroupFloats = 4096;
@@ -368,15 +374,15 @@ void MaxPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const int64_t owr = RoundUp(job.ow, n);
   const int64_t row_len = ScratchRowLength(job, owr, n);
   const int64_t band_rows = job.band_rows;
-  ScratchFloats scratch(0, 3 * row_len);
+  ScratchFloats scratch(0, (kCopyRing + 2) * row_len);
   ScratchFloats rows(1, band_rows * owr);
   const float neg_inf = -__builtin_inff();
-  // Padding of the padded row; its middle [pw, pw + iw) is rewritten per row.
-  // The doubling rows need no initial values: lanes read before being
-  // written only feed outputs past the row end.
-  for (int64_t i = 0; i < row_len; ++i) scratch[i] = neg_inf;
-  float* padded = scratch.get();
-  float* t0 = padded + row_len;
+  // Padding of the padded rows; their middles [pw, pw + iw) are rewritten
+  // per input row. The doubling rows need no initial values: lanes read
+  // before being written only feed outputs past the row end.
+  for (int64_t i = 0; i < kCopyRing * row_len; ++i) scratch[i] = neg_inf;
+  float* ring = scratch.get();
+  float* t0 = ring + kCopyRing * row_len;
   float* t1 = t0 + row_len;
   for (int64_t u = u0; u < u1; ++u) {
     const int64_t plane = u / job.bands;
@@ -386,16 +392,26 @@ void MaxPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
     T* op = static_cast<T*>(job.out) + plane * job.oh * job.ow;
     const Range band = BandRows(job, y0, y1);
     int64_t next_row = band.begin;  // input rows are reduced just in time
+    int64_t next_copy = band.begin;  // and copied kCopyAhead rows earlier
+    const auto in_place = [&](int64_t r) {
+      if constexpr (std::is_same_v<T, float>) {
+        return ReadsInPlace(job, ip + r * job.iw, row_len);
+      }
+      return false;
+    };
     for (int64_t y = y0; y < y1; ++y) {
       const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
       for (; next_row < win.end; ++next_row) {
         const int64_t r = next_row;
-        PrefetchRowAhead(ip, r, job.iw);
-        const float* src = padded;
-        if constexpr (std::is_same_v<T, float>) {
-          if (ReadsInPlace(job, ip + r * job.iw, row_len)) src = ip + r * job.iw;
+        for (; next_copy < std::min(r + kCopyAhead + 1, band.end); ++next_copy) {
+          PrefetchRowAhead(ip, next_copy, job.iw);
+          if (!in_place(next_copy)) {
+            ConvertRow(ring + (next_copy % kCopyRing) * row_len + job.pw,
+                       ip + next_copy * job.iw, job.iw);
+          }
         }
-        if (src == padded) ConvertRow(padded + job.pw, ip + r * job.iw, job.iw);
+        const float* src = in_place(r) ? reinterpret_cast<const float*>(ip + r * job.iw)
+                                       : ring + (r % kCopyRing) * row_len;
         RowMax(job, owr, src, t0, t1, rows.get() + (r - band.begin) * owr);
       }
       T* orow = op + y * job.ow;
@@ -742,7 +758,8 @@ void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
     const T* ip = static_cast<const T*>(job.in) + plane * job.ih * job.iw;
     T* op = static_cast<T*>(job.out) + plane * job.oh * job.ow;
     const Range band = BandRows(job, y0, y1);
-    int64_t next_row = band.begin;  // input rows are copied just in time
+    // Input rows are copied kCopyAhead rows before the sums read them.
+    int64_t next_row = band.begin;
     const float* band_rows_ptr = rows.get() - band.begin * row_len;
     for (int64_t y = y0; y < y1; y += 2) {
       // Output rows in pairs (the last one alone when the band is odd).
@@ -755,7 +772,7 @@ void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
         div[q] = job.divisors + (y + q) * job.ow;
         orow[q] = op + (y + q) * job.ow;
       }
-      for (; next_row < win[pair - 1].end; ++next_row) {
+      for (; next_row < std::min(win[pair - 1].end + kCopyAhead, band.end); ++next_row) {
         const int64_t r = next_row;
         PrefetchRowAhead(ip, r, job.iw);
         ConvertRow(rows.get() + (r - band.begin) * row_len + job.pw, ip + r * job.iw, job.iw);
