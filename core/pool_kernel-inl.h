@@ -142,6 +142,16 @@ struct Geometry {
   int64_t out_plane() const { return out[0] * out[1] * out[2]; }
 };
 
+// Element reads of the first window: the per-output cost ParallelFor uses
+// to size its chunks (windows differ little, so the first stands for all).
+inline int64_t FirstWindowCost(const Windows3& w) {
+  int64_t cost = 1;
+  for (const AxisWindows& axis : w) {
+    if (!axis.end.empty()) cost *= axis.end[0] - axis.begin[0];
+  }
+  return std::max<int64_t>(cost, 1);
+}
+
 // Windowed max (max_pool, adaptive_max_pool). The window's first element
 // position is the initial index; a value replaces the running max when it
 // is greater or NaN, so ties keep the first index and the last NaN wins.
@@ -153,10 +163,7 @@ absl::Status MaxKernel(const Geometry& g, const Windows3& w, const T* in,
   using Acc = typename E::Acc;
   const int64_t ih = g.in[1], iw = g.in[2];
   const int64_t od = g.out[0], oh = g.out[1], ow = g.out[2];
-  const int64_t window_cost = std::max<int64_t>(
-      1, (w[0].end.empty() ? 1 : w[0].end[0] - w[0].begin[0]) *
-             (w[1].end.empty() ? 1 : w[1].end[0] - w[1].begin[0]) *
-             (w[2].end.empty() ? 1 : w[2].end[0] - w[2].begin[0]));
+  const int64_t window_cost = FirstWindowCost(w);
   if (!g.channels_last) {
     const int64_t rows = g.planes * od * oh;
     return ParallelFor(rows, ow * window_cost, exec, [&](int64_t r0, int64_t r1) {
@@ -256,10 +263,7 @@ absl::Status SumKernel(const Geometry& g, const Windows3& w, const T* in,
   using Acc = typename Policy::Acc;
   const int64_t ih = g.in[1], iw = g.in[2];
   const int64_t od = g.out[0], oh = g.out[1], ow = g.out[2];
-  const int64_t window_cost = std::max<int64_t>(
-      1, (w[0].end.empty() ? 1 : w[0].end[0] - w[0].begin[0]) *
-             (w[1].end.empty() ? 1 : w[1].end[0] - w[1].begin[0]) *
-             (w[2].end.empty() ? 1 : w[2].end[0] - w[2].begin[0]));
+  const int64_t window_cost = FirstWindowCost(w);
   if (!g.channels_last) {
     const int64_t rows = g.planes * od * oh;
     return ParallelFor(rows, ow * window_cost, exec, [&](int64_t r0, int64_t r1) {
