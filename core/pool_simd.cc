@@ -905,6 +905,26 @@ HWY_INLINE V RowSum(const V& zero, int64_t size, const Load& load) {
   return p0 + p3;
 }
 
+// RowSum of `count` 8-float vectors at x when each of its four cascades
+// is shorter than one level step (16): the cascades are then plain
+// sequential sums from +0 followed by three adds of +0, which change
+// nothing (a sum started at +0 is never -0, and x86 passes a NaN operand
+// through unchanged), so they are left out.
+constexpr int64_t kPlainCascadeVectors = 64;
+template <class D>
+HWY_INLINE hn::Vec<D> ShortRowSum(D d, const float* HWY_RESTRICT x, int64_t count) {
+  const int64_t quads = count / 4;
+  hn::Vec<D> p0 = hn::Zero(d), p1 = hn::Zero(d), p2 = hn::Zero(d), p3 = hn::Zero(d);
+  for (int64_t i = 0; i < quads; ++i) {
+    p0 = p0 + hn::LoadU(d, x + (4 * i + 0) * 8);
+    p1 = p1 + hn::LoadU(d, x + (4 * i + 1) * 8);
+    p2 = p2 + hn::LoadU(d, x + (4 * i + 2) * 8);
+    p3 = p3 + hn::LoadU(d, x + (4 * i + 3) * 8);
+  }
+  for (int64_t i = quads * 4; i < count; ++i) p0 = p0 + hn::LoadU(d, x + i * 8);
+  return ((p0 + p1) + p2) + p3;
+}
+
 // Global average pooling, channels-first, planes [p0, p1). ATen sums a
 // contiguous row with 8-lane (AVX2) vectors: the tail elements first, then
 // each lane's row_sum in lane order. The lane-order adds are a serial chain
@@ -924,9 +944,13 @@ void GlobalAvgCF(const GlobalJob& job, int64_t p0, int64_t p1) {
       const float* x = job.in + (g + q) * size;
       result[q] = 0.0f;
       for (int64_t k = vec_count * 8; k < size; ++k) result[q] += x[k];
-      hn::Store(
-          RowSum(hn::Zero(d8), vec_count, [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }),
-          d8, lanes[q]);
+      if (vec_count < kPlainCascadeVectors) {
+        hn::Store(ShortRowSum(d8, x, vec_count), d8, lanes[q]);
+      } else {
+        hn::Store(
+            RowSum(hn::Zero(d8), vec_count, [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }),
+            d8, lanes[q]);
+      }
     }
     for (size_t lane = 0; lane < hn::Lanes(d8); ++lane) {
       for (int64_t q = 0; q < planes; ++q) result[q] += lanes[q][lane];

@@ -409,6 +409,30 @@ std::vector<float> WithTinyValues(std::vector<float> v, uint32_t seed) {
   return v;
 }
 
+// Channels-first global averages of planes shorter than 64 vectors of 8
+// take a shortcut (plain sums, no cascade levels): planes around that
+// boundary, and planes of only -0.0 (whose mean must come out +0.0) or
+// holding NaN, match the generic cascade.
+TEST(SimdPool, GlobalAvgPoolShortcutBoundaryAndSignedZerosMatchGeneric) {
+  ForEachTarget([] {
+    uint32_t seed = 900;
+    for (int64_t size : {8, 9, 31, 32, 49, 255, 256, 504, 511, 512, 513, 520}) {
+      Case c;
+      c.op = {PoolKind::kAdaptiveAvg, 2};
+      c.shape = {2, 9, 1, size};
+      c.args.output_size = {1, 1};
+      std::vector<float> v = PlainRandom(NumElements(c.shape), seed++);
+      for (int64_t i = 0; i < size; ++i) {
+        v[static_cast<size_t>(i)] = -0.0f;                        // plane 0: all -0
+        v[static_cast<size_t>(size + i)] = i % 2 ? -0.0f : 0.0f;  // plane 1: mixed zeros
+      }
+      v[static_cast<size_t>(2 * size + size / 2)] = std::numeric_limits<float>::quiet_NaN();
+      ExpectFastPathMatchesGeneric(c, v);
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  });
+}
+
 TEST(SimdPool, HalfPrecisionMaxAndAvgMatchGenericOnEveryTarget) {
   ForEachTarget([] {
     uint32_t seed = 500;
