@@ -504,15 +504,21 @@ HWY_INLINE void FlatColumnMax(const Pool2dJob& job, const float* HWY_RESTRICT h,
 template <bool kNaN, typename T>
 HWY_INLINE void FlatPlaneMax(const Pool2dJob& job, const float* HWY_RESTRICT s,
                              float* HWY_RESTRICT h, T* HWY_RESTRICT op) {
-  const int64_t area = job.flat_rows * job.flat_pitch;
+  // Only the input rows' maxima are computed: the -inf padding rows' stay
+  // as initialised (-inf, the max of -inf). Starting at a whole vector
+  // keeps the stores aligned; extra positions get their true maxima.
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t begin = job.ph * job.flat_pitch / n * n;
+  const int64_t end = (job.ph + job.ih) * job.flat_pitch;
   if (job.kw == 5 && job.kh == 5) {
-    FlatRowMax<kNaN, 5>(job, s, 0, area, h);
+    FlatRowMax<kNaN, 5>(job, s, begin, end, h);
     FlatColumnMax<kNaN, 5>(job, h, op);
   } else if (job.kw == 3 && job.kh == 3) {
-    FlatRowMax<kNaN, 3>(job, s, 0, area, h);
+    FlatRowMax<kNaN, 3>(job, s, begin, end, h);
     FlatColumnMax<kNaN, 3>(job, h, op);
   } else {
-    FlatRowMax<kNaN, 0>(job, s, 0, area, h);
+    FlatRowMax<kNaN, 0>(job, s, begin, end, h);
     FlatColumnMax<kNaN, 0>(job, h, op);
   }
 }
@@ -539,7 +545,8 @@ void MaxPoolCFFlatT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   ScratchFloats hmax(1, group * plane_floats);
   const float neg_inf = -__builtin_inff();
   // Only the input rows' middles are rewritten per plane; borders stay -inf.
-  for (int64_t i = 0; i < group * plane_floats; ++i) scratch[i] = neg_inf;
+  // Row maxima of padding rows are never computed: -inf, as they would be.
+  for (int64_t i = 0; i < group * plane_floats; ++i) scratch[i] = hmax[i] = neg_inf;
   const int64_t scan_begin = job.ph * pitch;
   const int64_t scan_end = (job.ph + job.ih) * pitch;
   const T* in_end = static_cast<const T*>(job.in) + job.in_numel;
