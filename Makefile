@@ -14,7 +14,7 @@ DEB_PACKAGES := \
   libhwy-dev libcli11-dev libdnnl-dev \
   python3-torch python3-numpy python3-grpcio python3-protobuf
 
-.PHONY: all deps build test run bench clean format
+.PHONY: all deps build test test-sanitize run bench clean format
 
 all: build
 
@@ -48,6 +48,16 @@ build: deps $(BUILD_DIR)/build.ninja
 
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900
+
+# Every test again with AddressSanitizer + UndefinedBehaviorSanitizer (CI runs
+# this after `make test`). Benchmarks are left out; they prove nothing here.
+SANITIZE_DIR ?= build-sanitize
+test-sanitize: deps
+	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPOOLCAT_SANITIZE=ON -DPOOLCAT_BUILD_BENCH=OFF
+	cmake --build $(SANITIZE_DIR) -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --test-dir $(SANITIZE_DIR) --output-on-failure -j $(JOBS) --timeout 1800
 
 run: build
 	$(BUILD_DIR)/bin/poolcat-server --listen=$(LISTEN)
