@@ -15,6 +15,10 @@
 //               max of each input row first, then over rows; this keeps the
 //               row-major "first max wins, last NaN wins" result because the
 //               combine step is associative over consecutive segments.
+//               Small channels-first planes with width stride 1 (SPPF's
+//               20x20, windows up to 9x9) go whole-plane through padded
+//               scratch planes, the row maxima taken over the flattened
+//               plane so vectors stay full.
 //   avg_pool    the same layouts and strides; sums stay in row-major window
 //               order (a separable sum would round differently), padding is
 //               read as +0.0 from padded scratch rows, which never changes a
@@ -23,7 +27,8 @@
 //               ATen's cascade-sum order replayed lane by lane (channels-
 //               last: lanes are channels; channels-first: 8-lane vectors
 //               along the plane, so it declines on targets narrower than
-//               AVX2).
+//               AVX2; planes under 512 elements as plain sums, which is
+//               what the cascade reduces to there).
 // A fast path checks exec.cancelled between work units; if raised it stops
 // early and still returns true (the caller reports Cancelled).
 #ifndef POOLCAT_CORE_POOL_SIMD_H_
