@@ -142,6 +142,25 @@ struct Geometry {
   int64_t out_plane() const { return out[0] * out[1] * out[2]; }
 };
 
+// Channels-first kernels hand out whole output rows: row r of the
+// (planes, od, oh) grid.
+struct OutputRow {
+  int64_t plane, d, h;
+};
+inline OutputRow OutputRowAt(const Geometry& g, int64_t r) {
+  return {r / (g.out[0] * g.out[1]), (r / g.out[1]) % g.out[0], r % g.out[1]};
+}
+
+// Channels-last kernels hand out output pixels: pixel p of the
+// (batch, od, oh, ow) grid.
+struct OutputPixel {
+  int64_t n, d, h, w;
+};
+inline OutputPixel OutputPixelAt(const Geometry& g, int64_t p) {
+  const int64_t od = g.out[0], oh = g.out[1], ow = g.out[2];
+  return {p / (od * oh * ow), (p / (oh * ow)) % od, (p / ow) % oh, p % ow};
+}
+
 // Element reads of the first window: the per-output cost ParallelFor uses
 // to size its chunks (windows differ little, so the first stands for all).
 inline int64_t FirstWindowCost(const Windows3& w) {
@@ -168,9 +187,7 @@ absl::Status MaxKernel(const Geometry& g, const Windows3& w, const T* in,
     const int64_t rows = g.planes * od * oh;
     return ParallelFor(rows, ow * window_cost, exec, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const int64_t plane = r / (od * oh);
-        const int64_t d_out = (r / oh) % od;
-        const int64_t h_out = r % oh;
+        const auto [plane, d_out, h_out] = OutputRowAt(g, r);
         const T* ip = in + plane * g.in_plane();
         T* op = out + r * ow;
         int64_t* xp = indices == nullptr ? nullptr : indices + r * ow;
@@ -205,10 +222,7 @@ absl::Status MaxKernel(const Geometry& g, const Windows3& w, const T* in,
     std::vector<Acc> best(ch);
     std::vector<int64_t> best_index(ch);
     for (int64_t p = p0; p < p1; ++p) {
-      const int64_t n = p / (od * oh * ow);
-      const int64_t d_out = (p / (oh * ow)) % od;
-      const int64_t h_out = (p / ow) % oh;
-      const int64_t w_out = p % ow;
+      const auto [n, d_out, h_out, w_out] = OutputPixelAt(g, p);
       const T* ip = in + n * g.in_plane() * ch;
       const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
       const int64_t h0 = w[1].begin[h_out], h1 = w[1].end[h_out];
@@ -268,9 +282,7 @@ absl::Status SumKernel(const Geometry& g, const Windows3& w, const T* in,
     const int64_t rows = g.planes * od * oh;
     return ParallelFor(rows, ow * window_cost, exec, [&](int64_t r0, int64_t r1) {
       for (int64_t r = r0; r < r1; ++r) {
-        const int64_t plane = r / (od * oh);
-        const int64_t d_out = (r / oh) % od;
-        const int64_t h_out = r % oh;
+        const auto [plane, d_out, h_out] = OutputRowAt(g, r);
         const T* ip = in + plane * g.in_plane();
         T* op = out + r * ow;
         const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
@@ -298,10 +310,7 @@ absl::Status SumKernel(const Geometry& g, const Windows3& w, const T* in,
   return ParallelFor(pixels, ch * window_cost, exec, [&](int64_t p0, int64_t p1) {
     std::vector<Acc> sums(ch);
     for (int64_t p = p0; p < p1; ++p) {
-      const int64_t n = p / (od * oh * ow);
-      const int64_t d_out = (p / (oh * ow)) % od;
-      const int64_t h_out = (p / ow) % oh;
-      const int64_t w_out = p % ow;
+      const auto [n, d_out, h_out, w_out] = OutputPixelAt(g, p);
       const T* ip = in + n * g.in_plane() * ch;
       T* op = out + p * ch;
       const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
