@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "benchmark/benchmark.h"
+
 namespace poolcat::bench {
 
 // Default runs stay short: 0.1 s per benchmark unless the command line says
@@ -19,6 +21,18 @@ inline std::vector<char*> WithShortDefaultMinTime(int argc, char** argv) {
   args.insert(args.begin() + (argc > 0 ? 1 : 0), kDefaultMinTime);
   args.push_back(nullptr);
   return args;
+}
+
+// The body of every benchmark binary's main(), after its benchmarks are
+// registered: short default min time, Google Benchmark's own flags, run.
+inline int RunBenchmarks(int argc, char** argv) {
+  std::vector<char*> args = WithShortDefaultMinTime(argc, argv);
+  int args_count = static_cast<int>(args.size()) - 1;
+  benchmark::Initialize(&args_count, args.data());
+  if (benchmark::ReportUnrecognizedArguments(args_count, args.data())) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace poolcat::bench

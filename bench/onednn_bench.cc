@@ -127,13 +127,5 @@ void RegisterAll() {
 
 int main(int argc, char** argv) {
   poolcat::bench::RegisterAll();
-  std::vector<char*> args = poolcat::bench::WithShortDefaultMinTime(argc, argv);
-  int args_count = static_cast<int>(args.size()) - 1;
-  benchmark::Initialize(&args_count, args.data());
-  argc = args_count;
-  argv = args.data();
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return poolcat::bench::RunBenchmarks(argc, argv);
 }
