@@ -172,8 +172,13 @@ std::optional<std::string> CheckOutcome(const OracleCase& c, const Outcome& got)
   return std::nullopt;
 }
 
-int RunAllCases(const std::string& root, size_t min_cases,
+int RunAllCases(size_t min_cases,
                 const std::function<Outcome(const OracleCase&)>& run) {
+  const std::string& root = CaseRoot();
+  if (root.empty()) {
+    ADD_FAILURE() << "pass the case directory or set POOLCAT_ORACLE_DIR";
+    return 0;
+  }
   const std::vector<std::string> dirs = ListCaseDirs(root);
   EXPECT_GE(dirs.size(), min_cases) << "too few oracle cases under '" << root
                                     << "' (run gen_cases.py; see tests/oracle/README.md)";
@@ -196,12 +201,6 @@ int RunAllCases(const std::string& root, size_t min_cases,
   }
   std::cout << "[ oracle   ] " << checked << " cases checked, " << failed << " mismatched\n";
   return checked;
-}
-
-std::string CaseRoot(int argc, char** argv) {
-  if (argc > 1) return argv[1];
-  const char* env = std::getenv("POOLCAT_ORACLE_DIR");
-  return env != nullptr ? env : "";
 }
 
 }  // namespace poolcat::oracle

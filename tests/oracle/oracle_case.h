@@ -49,14 +49,16 @@ struct Outcome {
 // otherwise a description of the first difference.
 std::optional<std::string> CheckOutcome(const OracleCase& c, const Outcome& got);
 
-// Runs `run` on every case under `root` and records a GoogleTest failure,
-// with the case's directory and full config, for each mismatch. Fails if
-// fewer than `min_cases` cases are found. Returns the number checked.
-int RunAllCases(const std::string& root, size_t min_cases,
+// Runs `run` on every case under CaseRoot() and records a GoogleTest
+// failure, with the case's directory and full config, for each mismatch.
+// Fails if no root was given or fewer than `min_cases` cases are found.
+// Returns the number checked.
+int RunAllCases(size_t min_cases,
                 const std::function<Outcome(const OracleCase&)>& run);
 
-// Root directory of the cases: argv[1] if given, else $POOLCAT_ORACLE_DIR.
-std::string CaseRoot(int argc, char** argv);
+// Root directory of the cases, set by oracle_main.cc's main(): argv[1] if
+// given, else $POOLCAT_ORACLE_DIR, else empty.
+const std::string& CaseRoot();
 
 }  // namespace poolcat::oracle
 

@@ -11,8 +11,6 @@
 namespace poolcat::oracle {
 namespace {
 
-std::string g_root;  // set by main
-
 Outcome RunCore(const OracleCase& c) {
   Outcome o;
   if (c.is_pool) {
@@ -31,15 +29,8 @@ Outcome RunCore(const OracleCase& c) {
 }
 
 TEST(Oracle, CoreMatchesTorchOnEveryCase) {
-  ASSERT_FALSE(g_root.empty()) << "pass the case directory or set POOLCAT_ORACLE_DIR";
-  RunAllCases(g_root, 400, RunCore);
+  RunAllCases(400, RunCore);
 }
 
 }  // namespace
 }  // namespace poolcat::oracle
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  poolcat::oracle::g_root = poolcat::oracle::CaseRoot(argc, argv);
-  return RUN_ALL_TESTS();
-}

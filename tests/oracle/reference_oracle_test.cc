@@ -11,8 +11,6 @@
 namespace poolcat::oracle {
 namespace {
 
-std::string g_root;  // set by main
-
 Outcome RunReference(const OracleCase& c) {
   Outcome o;
   if (c.is_pool) {
@@ -37,15 +35,8 @@ Outcome RunReference(const OracleCase& c) {
 }
 
 TEST(ReferenceOracle, ReferenceMatchesTorchOnEveryCase) {
-  ASSERT_FALSE(g_root.empty()) << "pass the case directory or set POOLCAT_ORACLE_DIR";
-  RunAllCases(g_root, 400, RunReference);
+  RunAllCases(400, RunReference);
 }
 
 }  // namespace
 }  // namespace poolcat::oracle
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  poolcat::oracle::g_root = poolcat::oracle::CaseRoot(argc, argv);
-  return RUN_ALL_TESTS();
-}
