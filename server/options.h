@@ -38,6 +38,13 @@ struct ServerOptions {
   // may keep, each at most this many bytes; 0 keeps none (glibc defaults:
   // large blocks go back to the kernel at once).
   int64_t max_retained_bytes = int64_t{256} << 20;
+  // gRPC's MAX_CONNECTION_AGE: a connection older than this gets GOAWAY, so
+  // long-lived clients behind an L4 load balancer reconnect and re-balance
+  // as replicas come and go. Infinite (the default) never closes one.
+  absl::Duration max_connection_age = absl::InfiniteDuration();
+  // MAX_CONNECTION_AGE_GRACE: how long calls on such a connection may still
+  // run before it is closed hard. Infinite waits for them.
+  absl::Duration max_connection_age_grace = absl::InfiniteDuration();
 };
 
 // InvalidArgument naming the flag for any value out of range or any

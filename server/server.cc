@@ -4,10 +4,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <thread>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <sstream>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -26,10 +27,12 @@ namespace v1 = ::poolcat::v1;
 
 constexpr char kServiceName[] = "poolcat.v1.PoolCat";
 
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view flag) {
+absl::StatusOr<std::string> ReadFile(const std::string& path,
+                                     absl::string_view flag) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read --", flag, "=", path));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read --", flag, "=", path));
   }
   std::ostringstream contents;
   contents << in.rdbuf();
@@ -46,12 +49,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
   grpc::SslServerCredentialsOptions ssl;
   ssl.pem_key_cert_pairs.push_back({*key, *cert});
   if (!options.tls_client_ca.empty()) {
-    absl::StatusOr<std::string> ca = ReadFile(options.tls_client_ca, "tls_client_ca");
+    absl::StatusOr<std::string> ca =
+        ReadFile(options.tls_client_ca, "tls_client_ca");
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *ca;
     // Mutual TLS: a client without a certificate signed by this CA is
     // refused during the handshake.
-    ssl.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+    ssl.client_certificate_request =
+        GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);
 }
@@ -64,12 +69,38 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeCredentials(
 // server itself pings a connection idle for 60 s and drops it when no ack
 // arrives within 20 s, so dead peers do not hold resources forever.
 void SetKeepalivePolicy(grpc::ServerBuilder& builder) {
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-                             10 * 1000 /*10 sec*/);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1 /*allow*/);
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+      10 * 1000 /*10 sec*/);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+                             1 /*allow*/);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2 /*strikes*/);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000 /*60 sec*/);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000 /*20 sec*/);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             20 * 1000 /*20 sec*/);
+}
+
+// gRPC takes milliseconds in an int; anything longer is "never".
+int ChannelArgMillis(absl::Duration d) {
+  if (d >= absl::Milliseconds(std::numeric_limits<int>::max())) {
+    return std::numeric_limits<int>::max();
+  }
+  return static_cast<int>(absl::ToInt64Milliseconds(d));
+}
+
+// Connection age limits make long-lived clients reconnect now and then, so
+// a plain (L4) Service spreads them over replicas that came up later.
+void SetConnectionAge(grpc::ServerBuilder& builder,
+                      const ServerOptions& options) {
+  if (options.max_connection_age != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               ChannelArgMillis(options.max_connection_age));
+  }
+  if (options.max_connection_age_grace != absl::InfiniteDuration()) {
+    builder.AddChannelArgument(
+        GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+        ChannelArgMillis(options.max_connection_age_grace));
+  }
 }
 
 // Clears a used response for the next call, keeping its output tensor (and
@@ -117,39 +148,45 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
   const int threads = ComputeThreads();
 
   ConfigureAllocator(static_cast<uint64_t>(options.max_retained_bytes));
-  s->buffer_budget_ =
-      std::make_unique<RetentionBudget>(static_cast<uint64_t>(options.max_retained_bytes));
+  s->buffer_budget_ = std::make_unique<RetentionBudget>(
+      static_cast<uint64_t>(options.max_retained_bytes));
   s->metrics_ = std::make_unique<Metrics>(
-      [budget = s->buffer_budget_.get()] { return static_cast<double>(budget->held()); },
+      [budget = s->buffer_budget_.get()] {
+        return static_cast<double>(budget->held());
+      },
       [] { return static_cast<double>(MallocKeptBytes()); });
   s->metrics_->SetComputeThreads(threads);
   s->metrics_->SetMaxConcurrent(options.max_concurrent);
   if (options.max_retained_bytes > 0) {
-    s->retention_ =
-        std::make_unique<RetentionGuard>(static_cast<uint64_t>(options.max_retained_bytes));
+    s->retention_ = std::make_unique<RetentionGuard>(
+        static_cast<uint64_t>(options.max_retained_bytes));
   }
   s->pool_ = std::make_unique<ComputePool>(threads, options.max_concurrent);
   Limits limits;
   limits.max_elements = options.max_elements;
   limits.max_response_bytes = static_cast<uint64_t>(options.max_message_bytes);
-  s->service_ = std::make_unique<PoolCatService>(limits, s->pool_.get(), s->metrics_.get());
+  s->service_ = std::make_unique<PoolCatService>(limits, s->pool_.get(),
+                                                 s->metrics_.get());
   // Pool and Concat carry large tensors both ways; Echo stays a bare gRPC
   // round trip (the benchmark baseline), with gRPC's default allocation.
-  s->pool_messages_ = std::make_unique<MessagePool<v1::PoolRequest, v1::PoolResponse>>(
-      [](v1::PoolRequest* request, v1::PoolResponse* response) {
-        request->Clear();
-        return KeepOutputOnly(response);
-      },
-      s->buffer_budget_.get());
-  s->concat_messages_ = std::make_unique<MessagePool<v1::ConcatRequest, v1::ConcatResponse>>(
-      [](v1::ConcatRequest* request, v1::ConcatResponse* response) {
-        uint64_t kept = 0;
-        for (const v1::Tensor& t : request->tensors()) kept += t.data().capacity();
-        // Cleared elements of a repeated field stay allocated for reuse.
-        request->Clear();
-        return kept + KeepOutputOnly(response);
-      },
-      s->buffer_budget_.get());
+  s->pool_messages_ =
+      std::make_unique<MessagePool<v1::PoolRequest, v1::PoolResponse>>(
+          [](v1::PoolRequest* request, v1::PoolResponse* response) {
+            request->Clear();
+            return KeepOutputOnly(response);
+          },
+          s->buffer_budget_.get());
+  s->concat_messages_ =
+      std::make_unique<MessagePool<v1::ConcatRequest, v1::ConcatResponse>>(
+          [](v1::ConcatRequest* request, v1::ConcatResponse* response) {
+            uint64_t kept = 0;
+            for (const v1::Tensor& t : request->tensors())
+              kept += t.data().capacity();
+            // Cleared elements of a repeated field stay allocated for reuse.
+            request->Clear();
+            return kept + KeepOutputOnly(response);
+          },
+          s->buffer_budget_.get());
   s->service_->SetMessageAllocatorFor_Pool(s->pool_messages_.get());
   s->service_->SetMessageAllocatorFor_Concat(s->concat_messages_.get());
 
@@ -161,10 +198,12 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
   builder.SetMaxReceiveMessageSize(static_cast<int>(options.max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(options.max_message_bytes));
   SetKeepalivePolicy(builder);
+  SetConnectionAge(builder, options);
   // gRPC sets SO_REUSEPORT by default, which lets a second server bind the
   // same port and silently share its traffic; a taken port must be an error.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
       interceptors;
   interceptors.push_back(s->metrics_->NewInterceptorFactory());
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
@@ -175,7 +214,8 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
                      " (address in use, or not a valid host:port)"));
   }
   s->address_ = absl::StrCat(HostOf(options.listen), ":", s->port_);
-  grpc::HealthCheckServiceInterface* health = s->server_->GetHealthCheckService();
+  grpc::HealthCheckServiceInterface* health =
+      s->server_->GetHealthCheckService();
   if (health != nullptr) {
     health->SetServingStatus(true);
     health->SetServingStatus(kServiceName, true);
@@ -183,7 +223,8 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
 
   if (!options.metrics_listen.empty()) {
     try {
-      s->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_listen);
+      s->exposer_ =
+          std::make_unique<prometheus::Exposer>(options.metrics_listen);
       s->exposer_->RegisterCollectable(s->metrics_->registry());
       s->exposer_->RegisterCollectable(s->metrics_->scrape_time_gauges());
       const std::vector<int> ports = s->exposer_->GetListeningPorts();
@@ -191,7 +232,8 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
     } catch (const std::exception& e) {
       // Serving requests matters more than exporting metrics (and parallel
       // test servers would otherwise fight over the default port).
-      std::cerr << "poolcat-server error: metrics disabled, cannot listen on --metrics_listen="
+      std::cerr << "poolcat-server error: metrics disabled, cannot listen on "
+                   "--metrics_listen="
                 << options.metrics_listen << ": " << e.what() << std::endl;
       s->exposer_.reset();
     }
@@ -202,7 +244,8 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
 int PoolCatServer::Shutdown(absl::Duration grace) {
   if (shut_down_) return 0;
   shut_down_ = true;
-  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+  if (grpc::HealthCheckServiceInterface* health =
+          server_->GetHealthCheckService()) {
     health->SetServingStatus(false);
   }
   const absl::Time deadline = absl::Now() + grace;
@@ -252,32 +295,40 @@ int RunServer(const ServerOptions& options) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  absl::StatusOr<std::unique_ptr<PoolCatServer>> server = PoolCatServer::Start(options);
+  absl::StatusOr<std::unique_ptr<PoolCatServer>> server =
+      PoolCatServer::Start(options);
   if (!server.ok()) {
-    std::cerr << "poolcat-server error: " << server.status().message() << std::endl;
+    std::cerr << "poolcat-server error: " << server.status().message()
+              << std::endl;
     return 1;
   }
   std::string metrics = "off";
   if ((*server)->metrics_port() > 0) {
-    metrics = absl::StrCat(HostOf(options.metrics_listen), ":", (*server)->metrics_port());
+    metrics = absl::StrCat(HostOf(options.metrics_listen), ":",
+                           (*server)->metrics_port());
   }
   // Tests and scripts parse this line; keep the "listening on" phrase.
   std::cout << "poolcat-server listening on " << (*server)->address()
-            << " (tls=" << ((*server)->tls() ? (options.tls_client_ca.empty() ? "on" : "mutual")
-                                             : "off")
+            << " (tls="
+            << ((*server)->tls()
+                    ? (options.tls_client_ca.empty() ? "on" : "mutual")
+                    : "off")
             << ", threads=" << (*server)->threads()
-            << ", max_concurrent=" << options.max_concurrent << ", metrics=" << metrics << ")"
-            << std::endl;
+            << ", max_concurrent=" << options.max_concurrent
+            << ", metrics=" << metrics << ")" << std::endl;
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   const absl::Time drain_start = absl::Now();
   const int cut_short = (*server)->Shutdown(options.grace_period);
-  std::cout << "poolcat-server stopped on " << (signal_number == SIGINT ? "SIGINT" : "SIGTERM")
+  std::cout << "poolcat-server stopped on "
+            << (signal_number == SIGINT ? "SIGINT" : "SIGTERM")
             << ": drained in "
-            << absl::FormatDuration(absl::Trunc(absl::Now() - drain_start, absl::Milliseconds(1)))
+            << absl::FormatDuration(absl::Trunc(absl::Now() - drain_start,
+                                                absl::Milliseconds(1)))
             << " (grace period " << absl::FormatDuration(options.grace_period);
-  if (cut_short > 0) std::cout << " ran out, " << cut_short << " calls cancelled";
+  if (cut_short > 0)
+    std::cout << " ran out, " << cut_short << " calls cancelled";
   std::cout << ")" << std::endl;
   // Every call has ended and every connection is closed. Destroying the
   // server now would only wait out timers: grpc_shutdown joins an executor

@@ -7,7 +7,8 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-ABSL_FLAG(int, options_test_answer, 1, "flag defined here to test environment overrides");
+ABSL_FLAG(int, options_test_answer, 1,
+          "flag defined here to test environment overrides");
 ABSL_FLAG(std::string, options_test_name, "x", "another flag defined here");
 
 namespace poolcat::server {
@@ -15,7 +16,9 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TEST(ValidateOptions, AcceptsDefaults) { EXPECT_TRUE(ValidateOptions(ServerOptions()).ok()); }
+TEST(ValidateOptions, AcceptsDefaults) {
+  EXPECT_TRUE(ValidateOptions(ServerOptions()).ok());
+}
 
 TEST(ValidateOptions, RejectsEachBadValueNamingTheFlag) {
   struct Case {
@@ -25,15 +28,23 @@ TEST(ValidateOptions, RejectsEachBadValueNamingTheFlag) {
   const Case cases[] = {
       {[](ServerOptions& o) { o.listen = ""; }, "--listen"},
       {[](ServerOptions& o) { o.threads = -1; }, "--threads"},
-      {[](ServerOptions& o) { o.max_message_bytes = 0; }, "--max_message_bytes"},
-      {[](ServerOptions& o) { o.max_message_bytes = int64_t{1} << 32; }, "--max_message_bytes"},
+      {[](ServerOptions& o) { o.max_message_bytes = 0; },
+       "--max_message_bytes"},
+      {[](ServerOptions& o) { o.max_message_bytes = int64_t{1} << 32; },
+       "--max_message_bytes"},
       {[](ServerOptions& o) { o.max_elements = 0; }, "--max_elements"},
       {[](ServerOptions& o) { o.max_concurrent = 0; }, "--max_concurrent"},
       {[](ServerOptions& o) { o.tls_cert = "c.pem"; }, "--tls_key"},
       {[](ServerOptions& o) { o.tls_key = "k.pem"; }, "--tls_cert"},
       {[](ServerOptions& o) { o.tls_client_ca = "ca.pem"; }, "--tls_client_ca"},
-      {[](ServerOptions& o) { o.grace_period = absl::Seconds(-1); }, "--grace_period"},
-      {[](ServerOptions& o) { o.max_retained_bytes = -1; }, "--max_retained_bytes"},
+      {[](ServerOptions& o) { o.grace_period = absl::Seconds(-1); },
+       "--grace_period"},
+      {[](ServerOptions& o) { o.max_retained_bytes = -1; },
+       "--max_retained_bytes"},
+      {[](ServerOptions& o) { o.max_connection_age = absl::ZeroDuration(); },
+       "--max_connection_age"},
+      {[](ServerOptions& o) { o.max_connection_age_grace = absl::Seconds(-1); },
+       "--max_connection_age_grace"},
   };
   for (const Case& c : cases) {
     ServerOptions options;
@@ -45,7 +56,8 @@ TEST(ValidateOptions, RejectsEachBadValueNamingTheFlag) {
 }
 
 TEST(EnvironmentVariableFor, UpperCasesWithPrefix) {
-  EXPECT_EQ(EnvironmentVariableFor("max_message_bytes"), "POOLCAT_MAX_MESSAGE_BYTES");
+  EXPECT_EQ(EnvironmentVariableFor("max_message_bytes"),
+            "POOLCAT_MAX_MESSAGE_BYTES");
 }
 
 TEST(ApplyEnvironmentToFlags, SetsFlagsDefinedInTheGivenFile) {
