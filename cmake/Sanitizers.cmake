@@ -1,7 +1,41 @@
-# POOLCAT_SANITIZE builds everything with ASan + UBSan (they combine; TSan
-# does not combine with ASan, so it is not offered here).
+# Sanitizer and fuzzing builds. Each is an option of the root CMakeLists.txt:
+#
+#   POOLCAT_SANITIZE  AddressSanitizer + UndefinedBehaviorSanitizer. UBSan
+#                     findings abort (-fno-sanitize-recover) so a test fails
+#                     instead of printing a warning nobody reads.
+#   POOLCAT_TSAN      ThreadSanitizer. It cannot be combined with ASan (both
+#                     own the shadow memory), so it is refused together with
+#                     POOLCAT_SANITIZE. libgomp and gRPC are not instrumented:
+#                     `make tsan` runs with tests/reliability/tsan.supp and one
+#                     compute thread (see tests/RELIABILITY.md).
+#   POOLCAT_FUZZ      clang's libFuzzer targets in tests/fuzz. Everything is
+#                     compiled with -fsanitize=fuzzer-no-link (coverage
+#                     feedback from core and server code, not just the
+#                     harness); only the fuzz executables link the libFuzzer
+#                     main. Needs clang; combine with POOLCAT_SANITIZE.
+if(POOLCAT_SANITIZE AND POOLCAT_TSAN)
+  message(FATAL_ERROR "POOLCAT_SANITIZE (ASan+UBSan) and POOLCAT_TSAN cannot be combined; "
+                      "configure a separate build directory for each")
+endif()
+
 if(POOLCAT_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
+endif()
+
+if(POOLCAT_TSAN)
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+endif()
+
+if(POOLCAT_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "POOLCAT_FUZZ needs clang (libFuzzer): configure with "
+                        "CC=clang CXX=clang++, e.g. `make fuzz`")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+  # Our warning set names a few GCC-only flags (-Wshadow=local); clang must
+  # not turn its "unknown warning option" note into an error under -Werror.
+  add_compile_options(-Wno-unknown-warning-option)
 endif()
