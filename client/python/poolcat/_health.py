@@ -19,7 +19,7 @@ SERVING_STATUS = {0: "UNKNOWN", 1: "SERVING", 2: "NOT_SERVING",
 
 def _file_descriptor():
     fdp = descriptor_pb2.FileDescriptorProto(
-        name="poolcat_client/grpc_health_v1.proto",
+        name="poolcat/grpc_health_v1.proto",
         package="grpc.health.v1", syntax="proto3")
     field = descriptor_pb2.FieldDescriptorProto
     request = fdp.message_type.add(name="HealthCheckRequest")
