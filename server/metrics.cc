@@ -1,24 +1,67 @@
 #include "server/metrics.h"
 
-#include <chrono>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <iterator>
+#include <limits>
+#include <sstream>
 #include <utility>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "hwy/targets.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/metric_family.h"
+
+#ifndef POOLCAT_VERSION
+#error "POOLCAT_VERSION must be defined by the build (server/CMakeLists.txt)"
+#endif
 
 namespace poolcat::server {
 namespace {
 
+using Clock = Metrics::Clock;
+
+constexpr char kPoolCatService[] = "poolcat.v1.PoolCat";
+constexpr int kNumCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTICATED.
+
 // Handling-time buckets in seconds: from a tiny pool (tens of microseconds)
 // to a multi-hundred-MiB round trip (seconds).
-const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+const prometheus::Histogram::BucketBoundaries& HandlingBuckets() {
   static const auto* const kBuckets = new prometheus::Histogram::BucketBoundaries{
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
       0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
   return *kBuckets;
+}
+
+// Op and stage buckets start lower: a tiny kernel or decode takes a few
+// microseconds.
+const prometheus::Histogram::BucketBoundaries& StageBuckets() {
+  static const auto* const kBuckets = new prometheus::Histogram::BucketBoundaries{
+      0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+      0.001,    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,
+      0.25,     0.5,     1,        2.5,     5,      10};
+  return *kBuckets;
+}
+
+prometheus::MetricFamily OneSample(std::string name, std::string help,
+                                   prometheus::MetricType type, double value) {
+  prometheus::MetricFamily family;
+  family.name = std::move(name);
+  family.help = std::move(help);
+  family.type = type;
+  prometheus::ClientMetric metric;
+  if (type == prometheus::MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  family.metric.push_back(std::move(metric));
+  return family;
 }
 
 // Gauges computed when scraped rather than pushed by the code.
@@ -35,20 +78,121 @@ class ScrapeTimeGauges : public prometheus::Collectable {
     std::vector<prometheus::MetricFamily> families;
     for (const Gauge& gauge : gauges_) {
       if (!gauge.read) continue;
-      prometheus::MetricFamily family;
-      family.name = gauge.name;
-      family.help = gauge.help;
-      family.type = prometheus::MetricType::Gauge;
-      prometheus::ClientMetric metric;
-      metric.gauge.value = gauge.read();
-      family.metric.push_back(std::move(metric));
-      families.push_back(std::move(family));
+      families.push_back(
+          OneSample(gauge.name, gauge.help, prometheus::MetricType::Gauge, gauge.read()));
     }
     return families;
   }
 
  private:
   std::vector<Gauge> gauges_;
+};
+
+// The process metrics of the Prometheus client libraries (client_golang's
+// process collector: same names, units and sources), read from /proc on
+// each scrape. prometheus-cpp has no such collector.
+class ProcessCollector : public prometheus::Collectable {
+ public:
+  ProcessCollector()
+      : ticks_per_second_(static_cast<double>(sysconf(_SC_CLK_TCK))),
+        page_bytes_(static_cast<double>(sysconf(_SC_PAGESIZE))) {
+    Stat stat;
+    if (ReadStat(&stat) && ticks_per_second_ > 0) {
+      start_time_seconds_ = BootTimeSeconds() + stat.start_ticks / ticks_per_second_;
+    }
+  }
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    using prometheus::MetricType;
+    std::vector<prometheus::MetricFamily> families;
+    Stat stat;
+    if (ReadStat(&stat) && ticks_per_second_ > 0) {
+      families.push_back(OneSample("process_cpu_seconds_total",
+                                   "Total user and system CPU time spent in seconds.",
+                                   MetricType::Counter,
+                                   (stat.utime_ticks + stat.stime_ticks) / ticks_per_second_));
+      families.push_back(OneSample("process_virtual_memory_bytes",
+                                   "Virtual memory size in bytes.", MetricType::Gauge,
+                                   stat.vsize_bytes));
+      families.push_back(OneSample("process_resident_memory_bytes",
+                                   "Resident memory size in bytes.", MetricType::Gauge,
+                                   stat.rss_pages * page_bytes_));
+    }
+    if (const int fds = OpenFds(); fds >= 0) {
+      families.push_back(OneSample("process_open_fds", "Number of open file descriptors.",
+                                   MetricType::Gauge, fds));
+    }
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+      families.push_back(OneSample("process_max_fds",
+                                   "Maximum number of open file descriptors.",
+                                   MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
+    }
+    if (start_time_seconds_ > 0) {
+      families.push_back(OneSample("process_start_time_seconds",
+                                   "Start time of the process since unix epoch in seconds.",
+                                   MetricType::Gauge, start_time_seconds_));
+    }
+    return families;
+  }
+
+ private:
+  struct Stat {
+    double utime_ticks = 0, stime_ticks = 0, start_ticks = 0, vsize_bytes = 0, rss_pages = 0;
+  };
+
+  // /proc/self/stat, see proc(5): fields 14, 15 (utime, stime), 22
+  // (starttime), 23 (vsize), 24 (rss). The command name (field 2) may hold
+  // spaces and parentheses, so counting starts after its last ')'.
+  static bool ReadStat(Stat* stat) {
+    std::ifstream in("/proc/self/stat");
+    std::string line;
+    if (!std::getline(in, line)) return false;
+    const size_t paren = line.rfind(')');
+    if (paren == std::string::npos) return false;
+    std::istringstream fields(line.substr(paren + 1));
+    std::string field;
+    for (int i = 3; i <= 24 && fields >> field; ++i) {
+      double value = 0;
+      if (i >= 14) value = std::strtod(field.c_str(), nullptr);
+      if (i == 14) stat->utime_ticks = value;
+      if (i == 15) stat->stime_ticks = value;
+      if (i == 22) stat->start_ticks = value;
+      if (i == 23) stat->vsize_bytes = value;
+      if (i == 24) {
+        stat->rss_pages = value;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // "btime" of /proc/stat: boot time, seconds since the epoch.
+  static double BootTimeSeconds() {
+    std::ifstream in("/proc/stat");
+    std::string key;
+    double value = 0;
+    while (in >> key) {
+      if (key == "btime" && in >> value) return value;
+      in.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+    }
+    return 0;
+  }
+
+  static int OpenFds() {
+    DIR* dir = opendir("/proc/self/fd");
+    if (dir == nullptr) return -1;
+    int count = 0;
+    while (const dirent* entry = readdir(dir)) {
+      if (entry->d_name[0] != '.') ++count;
+    }
+    closedir(dir);
+    return count - 1;  // Not the descriptor reading the directory.
+  }
+
+  const double ticks_per_second_;
+  const double page_bytes_;
+  double start_time_seconds_ = 0;
 };
 
 bool IsServerFault(grpc::StatusCode code) {
@@ -64,20 +208,8 @@ bool IsUndecodableRequest(const Metrics::MethodSeries& series, const grpc::Statu
   // A method the server does not have comes through gRPC's generic
   // (bidi_stream) handler and keeps its UNIMPLEMENTED.
   return status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
-         status.error_message().empty() && series.service == "poolcat.v1.PoolCat" &&
+         status.error_message().empty() && series.service == kPoolCatService &&
          series.type == "unary";
-}
-
-// Methods the server serves. Any other name a client sends is counted as
-// grpc_service="unknown", grpc_method="unknown", so made-up names cannot grow
-// the label set without bound.
-bool IsServedMethod(absl::string_view service, absl::string_view method) {
-  if (service == "poolcat.v1.PoolCat") {
-    return method == "Pool" || method == "Concat" || method == "Echo";
-  }
-  if (service == "grpc.health.v1.Health") return method == "Check" || method == "Watch";
-  return service == "grpc.reflection.v1alpha.ServerReflection" &&
-         method == "ServerReflectionInfo";
 }
 
 absl::string_view RpcTypeName(grpc::experimental::ServerRpcInfo::Type type) {
@@ -91,33 +223,68 @@ absl::string_view RpcTypeName(grpc::experimental::ServerRpcInfo::Type type) {
   return "unknown";
 }
 
-// Times one RPC: started when gRPC creates it (at call start), handled when
-// the status is about to be sent.
+// The call whose handler runs on this thread, while it runs (see
+// Metrics::StartStages).
+struct RunningHandler {
+  const grpc::ServerContextBase* context;
+  Clock::time_point start;
+};
+thread_local const RunningHandler* running_handler = nullptr;
+
+// Records one RPC: started when gRPC creates the call (before it parses the
+// request), a message received once parsed, the response's encoding, and
+// handled when the status is about to be sent.
 class MetricsInterceptor : public grpc::experimental::Interceptor {
  public:
   MetricsInterceptor(Metrics* metrics, grpc::experimental::ServerRpcInfo* info)
       : metrics_(metrics),
+        context_(info->server_context()),
         series_(metrics->Series(info->method() == nullptr ? "" : info->method(),
                                 RpcTypeName(info->type()))),
-        start_(std::chrono::steady_clock::now()) {
+        start_(metrics->recording() ? Clock::now() : Clock::time_point()) {
     metrics_->CallCreated();
-    Metrics::RpcStarted(series_);
+    metrics_->RpcStarted(series_);
   }
   // gRPC destroys interceptors with the call, after its last operation.
   ~MetricsInterceptor() override { metrics_->CallDestroyed(); }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
+    using grpc::experimental::InterceptionHookPoints;
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      if (methods->GetRecvMessage() != nullptr) metrics_->MessageReceived(series_);
+      // Proceed runs the handler on this thread; let it find its start.
+      // Once Proceed returns the call may be over and *this deleted.
+      const RunningHandler handler{context_, start_};
+      const RunningHandler* const outer = running_handler;
+      running_handler = &handler;
+      methods->Proceed();
+      running_handler = outer;
+      return;
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      metrics_->MessageSent(series_);
+      if (series_.computes && metrics_->recording()) {
+        // gRPC would serialise the response right after the interceptors;
+        // doing it here (once, not twice) lets the encode stage be timed.
+        const Clock::time_point encode_start = Clock::now();
+        methods->GetSerializedSendMessage();
+        metrics_->ObserveStage(Stage::kEncode,
+                               std::chrono::duration<double>(Clock::now() - encode_start).count());
+      }
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
       if (IsUndecodableRequest(series_, status)) {
         status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                               "request is not a valid protobuf message for /" + series_.service +
                                   "/" + series_.method);
         methods->ModifySendStatus(status);
+        metrics_->Rejected(RejectReason::kInvalid);
       }
-      metrics_->RpcHandled(series_, status.error_code(), elapsed.count());
+      if (metrics_->recording()) {
+        metrics_->RpcHandled(series_, status.error_code(),
+                             std::chrono::duration<double>(Clock::now() - start_).count());
+      }
       if (IsServerFault(status.error_code())) {
         // Client mistakes are answered and counted, not logged; a server
         // fault gets one log line.
@@ -130,9 +297,10 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
   }
 
  private:
-  Metrics* metrics_;
+  Metrics* const metrics_;
+  const grpc::ServerContextBase* const context_;
   Metrics::MethodSeries& series_;
-  std::chrono::steady_clock::time_point start_;
+  const Clock::time_point start_;
 };
 
 class MetricsInterceptorFactory
@@ -148,7 +316,55 @@ class MetricsInterceptorFactory
   Metrics* metrics_;
 };
 
+constexpr PoolKind kPoolKinds[] = {PoolKind::kMax, PoolKind::kAvg, PoolKind::kLp,
+                                   PoolKind::kAdaptiveMax, PoolKind::kAdaptiveAvg};
+
 }  // namespace
+
+absl::string_view StageName(Stage stage) {
+  switch (stage) {
+    case Stage::kDecode: return "decode";
+    case Stage::kQueueWait: return "queue_wait";
+    case Stage::kCompute: return "compute";
+    case Stage::kEncode: return "encode";
+  }
+  return "unknown";
+}
+
+absl::string_view RejectReasonName(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::kTooLarge: return "too_large";
+    case RejectReason::kOverConcurrency: return "over_concurrency";
+    case RejectReason::kInvalid: return "invalid";
+  }
+  return "unknown";
+}
+
+RejectReason RejectReasonFor(absl::StatusCode code) {
+  return code == absl::StatusCode::kResourceExhausted ? RejectReason::kTooLarge
+                                                      : RejectReason::kInvalid;
+}
+
+OpId OpIdOf(PoolOp op) {
+  return static_cast<int>(op.kind) * 3 + (op.spatial_dims - 1);
+}
+
+std::string OpName(OpId op) {
+  if (op == kCatOp) return "cat";
+  if (op < 0 || op >= static_cast<OpId>(std::size(kPoolKinds)) * 3) return "";
+  const PoolOp pool{kPoolKinds[op / 3], op % 3 + 1};
+  const std::string name = PoolOpName(pool);
+  // Only ops the core accepts (it has no lp_pool3d).
+  return ParsePoolOp(name).ok() ? name : "";
+}
+
+std::string SimdTargetName() {
+  // Highway dispatches to the best target that is both compiled in and
+  // supported by the CPU: the lowest bit of that set. The core's kernels
+  // are compiled with Highway's default targets, as this file is.
+  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  return targets.empty() ? "none" : hwy::TargetName(targets.front());
+}
 
 std::pair<std::string, std::string> SplitFullMethod(absl::string_view full_method) {
   if (!full_method.empty() && full_method.front() == '/') full_method.remove_prefix(1);
@@ -159,53 +375,62 @@ std::pair<std::string, std::string> SplitFullMethod(absl::string_view full_metho
 }
 
 absl::string_view GrpcCodeName(grpc::StatusCode code) {
-  static constexpr absl::string_view kNames[] = {
+  static constexpr absl::string_view kNames[kNumCodes] = {
       "OK",           "Canceled",           "Unknown",           "InvalidArgument",
       "DeadlineExceeded", "NotFound",       "AlreadyExists",     "PermissionDenied",
       "ResourceExhausted", "FailedPrecondition", "Aborted",      "OutOfRange",
       "Unimplemented", "Internal",          "Unavailable",       "DataLoss",
       "Unauthenticated"};
   const int i = static_cast<int>(code);
-  if (i < 0 || i >= static_cast<int>(std::size(kNames))) return "Unknown";
+  if (i < 0 || i >= kNumCodes) return "Unknown";
   return kNames[i];
 }
 
-Metrics::Metrics(std::function<double()> buffer_pool_bytes,
-                 std::function<double()> malloc_kept_bytes)
-    : registry_(std::make_shared<prometheus::Registry>()),
+Metrics::Metrics(Options options)
+    : recording_(options.recording),
+      registry_(std::make_shared<prometheus::Registry>()),
       scrape_time_(std::make_shared<ScrapeTimeGauges>(std::vector<ScrapeTimeGauges::Gauge>{
+          {"poolcat_inflight_requests",
+           "RPCs in progress on any service (from the call's start until its status is sent)",
+           [this] { return static_cast<double>(active_calls()); }},
           {"poolcat_buffer_pool_bytes",
            "Tensor buffers kept for reuse by the next large call (bytes, bounded by "
            "--max_retained_bytes)",
-           std::move(buffer_pool_bytes)},
+           std::move(options.buffer_pool_bytes)},
           {"poolcat_malloc_kept_bytes",
            "Estimate of freed memory malloc keeps instead of returning it to the kernel "
            "(bytes, trimmed past --max_retained_bytes)",
-           std::move(malloc_kept_bytes)}})),
+           std::move(options.malloc_kept_bytes)}})),
+      process_(std::make_shared<ProcessCollector>()),
       started_family_(prometheus::BuildCounter()
                           .Name("grpc_server_started_total")
-                          .Help("Total number of RPCs started on the server")
+                          .Help("Total number of RPCs started on the server.")
                           .Register(*registry_)),
       handled_family_(prometheus::BuildCounter()
                           .Name("grpc_server_handled_total")
                           .Help("Total number of RPCs completed on the server, "
-                                "regardless of success or failure")
+                                "regardless of success or failure.")
                           .Register(*registry_)),
       seconds_family_(prometheus::BuildHistogram()
                           .Name("grpc_server_handling_seconds")
                           .Help("Histogram of response latency (seconds) of gRPC "
-                                "that had been application-level handled by the server")
+                                "that had been application-level handled by the server.")
                           .Register(*registry_)),
-      inflight_(prometheus::BuildGauge()
-                    .Name("poolcat_inflight_computations")
-                    .Help("Computations admitted to the compute pool (queued or running)")
-                    .Register(*registry_)
-                    .Add({})),
-      rejected_family_(prometheus::BuildCounter()
-                           .Name("poolcat_rejected_total")
-                           .Help("Calls refused by a server limit before computing")
+      msg_received_family_(prometheus::BuildCounter()
+                               .Name("grpc_server_msg_received_total")
+                               .Help("Total number of RPC stream messages received on the "
+                                     "server.")
+                               .Register(*registry_)),
+      msg_sent_family_(prometheus::BuildCounter()
+                           .Name("grpc_server_msg_sent_total")
+                           .Help("Total number of gRPC stream messages sent by the server.")
                            .Register(*registry_)),
-      rejected_concurrency_(rejected_family_.Add({{"reason", "max_concurrent"}})),
+      inflight_computations_(
+          prometheus::BuildGauge()
+              .Name("poolcat_inflight_computations")
+              .Help("Computations admitted to the compute pool (queued or running)")
+              .Register(*registry_)
+              .Add({})),
       bytes_in_(prometheus::BuildCounter()
                     .Name("poolcat_bytes_in_total")
                     .Help("Tensor payload bytes received in requests")
@@ -226,42 +451,122 @@ Metrics::Metrics(std::function<double()> buffer_pool_bytes,
                           .Help("Cap on admitted computations (--max_concurrent); past it, "
                                 "calls are RESOURCE_EXHAUSTED")
                           .Register(*registry_)
-                          .Add({})) {}
+                          .Add({})) {
+  auto& op_family = prometheus::BuildHistogram()
+                        .Name("poolcat_op_seconds")
+                        .Help("Time to compute one op's output (allocation and kernel), by "
+                              "op, in seconds")
+                        .Register(*registry_);
+  for (OpId op = 0; op < kNumOps; ++op) {
+    const std::string name = OpName(op);
+    if (!name.empty()) op_seconds_[op] = &op_family.Add({{"op", name}}, StageBuckets());
+  }
+  auto& stage_family = prometheus::BuildHistogram()
+                           .Name("poolcat_stage_seconds")
+                           .Help("Time a Pool or Concat call spends in each stage: decode, "
+                                 "queue_wait, compute, encode (seconds)")
+                           .Register(*registry_);
+  for (int s = 0; s < kNumStages; ++s) {
+    stage_seconds_[s] = &stage_family.Add(
+        {{"stage", std::string(StageName(static_cast<Stage>(s)))}}, StageBuckets());
+  }
+  auto& rejected_family = prometheus::BuildCounter()
+                              .Name("poolcat_rejected_total")
+                              .Help("Calls refused before computing, by reason: too_large, "
+                                    "over_concurrency, invalid")
+                              .Register(*registry_);
+  for (int r = 0; r < kNumRejectReasons; ++r) {
+    rejected_[r] = &rejected_family.Add(
+        {{"reason", std::string(RejectReasonName(static_cast<RejectReason>(r)))}});
+  }
+  prometheus::BuildGauge()
+      .Name("poolcat_build_info")
+      .Help("Always 1; the labels say which poolcat-server this is and which SIMD target "
+            "its kernels run on")
+      .Register(*registry_)
+      .Add({{"version", POOLCAT_VERSION}, {"simd_target", SimdTargetName()}})
+      .Set(1);
+
+  // Every method the server serves, with its series created now: they are
+  // exported (at 0) before the first call, as go-grpc-prometheus's
+  // InitializeMetrics does, so rate() sees every call.
+  AddMethod(kPoolCatService, "Pool", "unary").computes = true;
+  AddMethod(kPoolCatService, "Concat", "unary").computes = true;
+  AddMethod(kPoolCatService, "Echo", "unary");
+  AddMethod("grpc.health.v1.Health", "Check", "unary");
+  AddMethod("grpc.health.v1.Health", "Watch", "server_stream");
+  AddMethod("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo", "bidi_stream");
+  unknown_ = &AddMethod("unknown", "unknown", "bidi_stream");
+}
+
+Metrics::MethodSeries& Metrics::AddMethod(absl::string_view service, absl::string_view method,
+                                          absl::string_view type) {
+  auto series = std::make_unique<MethodSeries>();
+  series->full_method = absl::StrCat("/", service, "/", method);
+  series->service = std::string(service);
+  series->method = std::string(method);
+  series->type = std::string(type);
+  const prometheus::Labels labels = {
+      {"grpc_type", series->type}, {"grpc_service", series->service},
+      {"grpc_method", series->method}};
+  series->started = &started_family_.Add(labels);
+  series->msg_received = &msg_received_family_.Add(labels);
+  series->msg_sent = &msg_sent_family_.Add(labels);
+  series->seconds = &seconds_family_.Add(labels, HandlingBuckets());
+  for (int code = 0; code < kNumCodes; ++code) {
+    prometheus::Labels with_code = labels;
+    with_code["grpc_code"] = std::string(GrpcCodeName(static_cast<grpc::StatusCode>(code)));
+    series->handled[code] = &handled_family_.Add(with_code);
+  }
+  methods_.push_back(std::move(series));
+  return *methods_.back();
+}
+
+std::vector<std::shared_ptr<prometheus::Collectable>> Metrics::Collectables() const {
+  return {registry_, scrape_time_, process_};
+}
 
 Metrics::MethodSeries& Metrics::Series(absl::string_view full_method, absl::string_view type) {
-  auto [service, method] = SplitFullMethod(full_method);
-  if (!IsServedMethod(service, method)) service = method = "unknown";
-  const std::string key = absl::StrCat(service, "/", method, "#", type);
-  std::lock_guard<std::mutex> lock(series_mu_);
-  std::unique_ptr<MethodSeries>& slot = series_[key];
-  if (slot == nullptr) {
-    slot = std::make_unique<MethodSeries>();
-    slot->service = std::move(service);
-    slot->method = std::move(method);
-    slot->type = std::string(type);
-    const prometheus::Labels labels = {
-        {"grpc_type", slot->type}, {"grpc_service", slot->service}, {"grpc_method", slot->method}};
-    slot->started = &started_family_.Add(labels);
-    slot->seconds = &seconds_family_.Add(labels, LatencyBuckets());
+  for (const std::unique_ptr<MethodSeries>& series : methods_) {
+    if (series->full_method == full_method && series->type == type) return *series;
   }
-  return *slot;
+  return *unknown_;
+}
+
+void Metrics::RpcStarted(MethodSeries& series) {
+  if (recording_) series.started->Increment();
+}
+
+void Metrics::MessageReceived(MethodSeries& series) {
+  if (recording_) series.msg_received->Increment();
+}
+
+void Metrics::MessageSent(MethodSeries& series) {
+  if (recording_) series.msg_sent->Increment();
 }
 
 void Metrics::RpcHandled(MethodSeries& series, grpc::StatusCode code, double seconds) {
+  if (!recording_) return;
   series.seconds->Observe(seconds);
   const int i = static_cast<int>(code);
-  if (i < 0 || i >= static_cast<int>(series.handled.size())) return;
-  prometheus::Counter* counter = series.handled[i].load(std::memory_order_acquire);
-  if (counter == nullptr) {
-    // Family::Add returns the same series for the same labels, so a race
-    // here only stores the same pointer twice.
-    counter = &handled_family_.Add({{"grpc_type", series.type},
-                                    {"grpc_service", series.service},
-                                    {"grpc_method", series.method},
-                                    {"grpc_code", std::string(GrpcCodeName(code))}});
-    series.handled[i].store(counter, std::memory_order_release);
-  }
-  counter->Increment();
+  series.handled[i >= 0 && i < kNumCodes ? i : static_cast<int>(grpc::StatusCode::UNKNOWN)]
+      ->Increment();
+}
+
+double Metrics::StageTimer::Mark(Stage stage) {
+  if (metrics_ == nullptr) return 0;
+  const Clock::time_point now = Clock::now();
+  const double seconds = std::chrono::duration<double>(now - last_).count();
+  last_ = now;
+  metrics_->ObserveStage(stage, seconds);
+  return seconds;
+}
+
+Metrics::StageTimer Metrics::StartStages(const grpc::ServerContextBase* context) {
+  if (!recording_) return StageTimer();
+  const RunningHandler* handler = running_handler;
+  if (handler != nullptr && handler->context == context) return StageTimer(this, handler->start);
+  return StageTimer(this, Clock::now());
 }
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>

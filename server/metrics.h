@@ -1,33 +1,65 @@
-// Every metric family the server exports, defined in one place.
+// Every metric the server exports, defined in one place.
 //
 // RPC metrics follow the grpc-ecosystem (go-grpc-prometheus) names and
-// labels, so stock dashboards and alerts work:
+// labels, so stock dashboards and alerts work unchanged:
 //   grpc_server_started_total{grpc_type,grpc_service,grpc_method}
 //   grpc_server_handled_total{grpc_type,grpc_service,grpc_method,grpc_code}
-//   grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method} (histogram)
+//   grpc_server_handling_seconds{grpc_type,grpc_service,grpc_method}  histogram
+//   grpc_server_msg_received_total{grpc_type,grpc_service,grpc_method}
+//   grpc_server_msg_sent_total{grpc_type,grpc_service,grpc_method}
 // They are recorded by one interceptor (NewInterceptorFactory), never by the
 // handlers. The same interceptor turns gRPC's bare UNIMPLEMENTED for an
-// unparsable request body into INVALID_ARGUMENT before it is counted. The poolcat_* families describe the compute side:
-//   poolcat_inflight_computations  admitted computations (queued or running)
-//   poolcat_rejected_total{reason="max_concurrent"}  calls refused at the cap
+// unparsable request body into INVALID_ARGUMENT before it is counted.
+//
+// poolcat's own:
+//   poolcat_op_seconds{op}  histogram: computing one op's output (op from the
+//       fixed set: the pooling ops' PyTorch names and "cat"; never shapes or
+//       other client values)
+//   poolcat_stage_seconds{stage}  histogram: where the time of a Pool or
+//       Concat call goes; stage is one of
+//         decode      call start to a validated plan (gRPC parses the
+//                     request, convert.h checks it, core plans the op)
+//         queue_wait  admitted to the compute pool until a worker starts it
+//                     (0 for tiny work, which runs inline)
+//         compute     allocating the output and running the kernel
+//         encode      serialising the response message
 //   poolcat_bytes_in_total / poolcat_bytes_out_total  tensor payload bytes
+//   poolcat_inflight_requests  RPCs in progress (all services)
+//   poolcat_inflight_computations  admitted computations (queued or running)
+//   poolcat_rejected_total{reason}  calls refused before computing; reason:
+//       too_large (a tensor or the response over a limit), over_concurrency
+//       (--max_concurrent computations already admitted), invalid (a bad
+//       or undecodable request)
+//   poolcat_compute_threads  OpenMP threads of the compute pool
+//   poolcat_max_concurrent_computations  the --max_concurrent cap
 //   poolcat_buffer_pool_bytes  tensor buffers kept for reuse (message pools)
 //   poolcat_malloc_kept_bytes  estimate of freed memory malloc keeps
-//   poolcat_compute_threads  size of the compute pool
-//   poolcat_max_concurrent_computations  the --max_concurrent cap
-// All metrics live on one thread-safe prometheus::Registry.
+//   poolcat_build_info{version,simd_target}  always 1
+// and the process metrics Prometheus client libraries publish, read from
+// /proc on each scrape: process_cpu_seconds_total,
+// process_resident_memory_bytes, process_virtual_memory_bytes,
+// process_open_fds, process_max_fds, process_start_time_seconds.
+//
+// Recording costs a few atomic operations per call: every series a call
+// touches is created up front (or once, for grpc_code) and kept by pointer,
+// so the hot path takes no map lookup, lock of ours or allocation. With
+// `recording` off (metrics not exported) nothing is recorded at all.
 #ifndef POOLCAT_SERVER_METRICS_H_
 #define POOLCAT_SERVER_METRICS_H_
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <unordered_map>
+#include <utility>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "core/pool.h"
+#include "grpcpp/server_context.h"
 #include "grpcpp/support/server_interceptor.h"
 #include "grpcpp/support/status.h"
 #include "prometheus/collectable.h"
@@ -39,74 +71,165 @@
 
 namespace poolcat::server {
 
+// poolcat_stage_seconds{stage}: label values in StageName.
+enum class Stage { kDecode, kQueueWait, kCompute, kEncode };
+inline constexpr int kNumStages = 4;
+absl::string_view StageName(Stage stage);
+
+// poolcat_rejected_total{reason}: label values in RejectReasonName.
+enum class RejectReason { kTooLarge, kOverConcurrency, kInvalid };
+inline constexpr int kNumRejectReasons = 3;
+absl::string_view RejectReasonName(RejectReason reason);
+// Why a request that failed validation was refused: ResourceExhausted (a
+// tensor or the response over a limit) is too_large, anything else invalid.
+RejectReason RejectReasonFor(absl::StatusCode code);
+
+// The op label of poolcat_op_seconds: an index into the fixed op set.
+using OpId = int;
+OpId OpIdOf(PoolOp op);
+inline constexpr OpId kCatOp = 15;
+inline constexpr int kNumOps = 16;  // 5 kinds x 3 ranks (lp has no 3-D) + cat.
+// "max_pool2d", ..., "cat"; empty for an index that is no op.
+std::string OpName(OpId op);
+
+// The SIMD target Highway dispatches the kernels to on this CPU ("AVX2").
+std::string SimdTargetName();
+
 class Metrics {
  public:
-  // \param buffer_pool_bytes read on every scrape for poolcat_buffer_pool_bytes.
-  // \param malloc_kept_bytes read on every scrape for poolcat_malloc_kept_bytes.
-  explicit Metrics(std::function<double()> buffer_pool_bytes = nullptr,
-                   std::function<double()> malloc_kept_bytes = nullptr);
+  using Clock = std::chrono::steady_clock;
+
+  struct Options {
+    // False: nothing is recorded (no exporter would serve it); the
+    // interceptor still tracks live calls and rewrites undecodable requests.
+    bool recording = true;
+    // Read on every scrape for poolcat_buffer_pool_bytes and
+    // poolcat_malloc_kept_bytes; a null function leaves the gauge out.
+    std::function<double()> buffer_pool_bytes;
+    std::function<double()> malloc_kept_bytes;
+  };
+
+  explicit Metrics(Options options);
+  Metrics() : Metrics(Options{}) {}
 
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // What an exporter serves: the registry and the scrape-time gauges.
-  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
-  std::shared_ptr<prometheus::Collectable> scrape_time_gauges() const { return scrape_time_; }
+  bool recording() const { return recording_; }
 
-  // Series of one method, looked up once per RPC and kept (Family::Add's
-  // references stay valid for the registry's life).
+  // What an exporter serves: the registry, the scrape-time gauges and the
+  // process metrics. Each may be collected from any thread.
+  std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() const;
+
+  // Series of one (method, type), created up front and kept.
   struct MethodSeries {
+    std::string full_method;  // "/poolcat.v1.PoolCat/Pool"
     std::string service, method, type;
+    bool computes = false;  // Pool or Concat: has call stages.
     prometheus::Counter* started = nullptr;
+    prometheus::Counter* msg_received = nullptr;
+    prometheus::Counter* msg_sent = nullptr;
     prometheus::Histogram* seconds = nullptr;
-    std::array<std::atomic<prometheus::Counter*>, 17> handled{};  // By code.
+    std::array<prometheus::Counter*, 17> handled{};  // By grpc::StatusCode.
   };
   // `full_method` is gRPC's "/package.Service/Method"; `type` is "unary",
   // "server_stream"... A method the server does not serve is labelled
-  // "unknown" (clients cannot grow the label set). Thread-safe; the result
-  // lives as long as *this.
+  // grpc_service="unknown", grpc_method="unknown" (gRPC hands such calls to
+  // its generic handler as bidi_stream), so clients cannot grow the label
+  // set. Thread-safe, lock-free; the result lives as long as *this.
   MethodSeries& Series(absl::string_view full_method, absl::string_view type);
 
-  // RPC metrics, for the interceptor.
-  static void RpcStarted(MethodSeries& series) { series.started->Increment(); }
+  // RPC metrics, for the interceptor. No-ops unless recording.
+  void RpcStarted(MethodSeries& series);
+  void MessageReceived(MethodSeries& series);
+  void MessageSent(MethodSeries& series);
   void RpcHandled(MethodSeries& series, grpc::StatusCode code, double seconds);
 
   // Calls whose gRPC call object still exists (from creation to the end of
-  // every operation on it, status sent included).
+  // every operation on it, status sent included): poolcat_inflight_requests,
+  // and what Shutdown waits for. Kept even when not recording.
   int active_calls() const { return active_calls_.load(std::memory_order_acquire); }
   void CallCreated() { active_calls_.fetch_add(1, std::memory_order_acq_rel); }
   void CallDestroyed() { active_calls_.fetch_sub(1, std::memory_order_acq_rel); }
 
-  // The one interceptor that calls RpcStarted/RpcHandled for every RPC.
+  // The one interceptor that records the RPC metrics of every call.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
   NewInterceptorFactory();
 
-  void ComputationAdmitted() { inflight_.Increment(); }
-  void ComputationDone() { inflight_.Decrement(); }
-  // A call refused because --max_concurrent computations were admitted.
-  void RejectedTooManyConcurrent() { rejected_concurrency_.Increment(); }
-  void BytesIn(double n) { bytes_in_.Increment(n); }
-  void BytesOut(double n) { bytes_out_.Increment(n); }
+  // Times the stages of one Pool or Concat call. Each Mark observes the time
+  // since the previous mark (the call's start for the first) under its stage
+  // and returns it in seconds. Copyable, so a task can carry it to a worker.
+  // An inactive timer (not recording) reads no clock and observes nothing.
+  class StageTimer {
+   public:
+    StageTimer() = default;
+    StageTimer(Metrics* metrics, Clock::time_point start) : metrics_(metrics), last_(start) {}
+    double Mark(Stage stage);
+    bool active() const { return metrics_ != nullptr; }
+
+   private:
+    Metrics* metrics_ = nullptr;
+    Clock::time_point last_;
+  };
+  // A timer from the start of the call `context` belongs to. The
+  // interceptor runs the handler from inside its own hook, so while a
+  // handler runs its call's start is known on this thread; called from
+  // anywhere else, the timer starts now.
+  StageTimer StartStages(const grpc::ServerContextBase* context);
+  void ObserveStage(Stage stage, double seconds) {
+    if (recording_) stage_seconds_[static_cast<int>(stage)]->Observe(seconds);
+  }
+  void ObserveOp(OpId op, double seconds) {
+    if (recording_ && op >= 0 && op < kNumOps && op_seconds_[op] != nullptr) {
+      op_seconds_[op]->Observe(seconds);
+    }
+  }
+
+  void ComputationAdmitted() {
+    if (recording_) inflight_computations_.Increment();
+  }
+  void ComputationDone() {
+    if (recording_) inflight_computations_.Decrement();
+  }
+  void Rejected(RejectReason reason) {
+    if (recording_) rejected_[static_cast<int>(reason)]->Increment();
+  }
+  void BytesIn(double n) {
+    if (recording_) bytes_in_.Increment(n);
+  }
+  void BytesOut(double n) {
+    if (recording_) bytes_out_.Increment(n);
+  }
   void SetComputeThreads(int n) { compute_threads_.Set(n); }
   void SetMaxConcurrent(int n) { max_concurrent_.Set(n); }
 
  private:
+  MethodSeries& AddMethod(absl::string_view service, absl::string_view method,
+                          absl::string_view type);
+
+  const bool recording_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> scrape_time_;
+  std::shared_ptr<prometheus::Collectable> process_;
   prometheus::Family<prometheus::Counter>& started_family_;
   prometheus::Family<prometheus::Counter>& handled_family_;
   prometheus::Family<prometheus::Histogram>& seconds_family_;
-  prometheus::Gauge& inflight_;
-  prometheus::Family<prometheus::Counter>& rejected_family_;
-  prometheus::Counter& rejected_concurrency_;
+  prometheus::Family<prometheus::Counter>& msg_received_family_;
+  prometheus::Family<prometheus::Counter>& msg_sent_family_;
+  std::array<prometheus::Histogram*, kNumOps> op_seconds_{};
+  std::array<prometheus::Histogram*, kNumStages> stage_seconds_{};
+  std::array<prometheus::Counter*, kNumRejectReasons> rejected_{};
+  prometheus::Gauge& inflight_computations_;
   prometheus::Counter& bytes_in_;
   prometheus::Counter& bytes_out_;
   prometheus::Gauge& compute_threads_;
   prometheus::Gauge& max_concurrent_;
 
   std::atomic<int> active_calls_{0};
-  std::mutex series_mu_;
-  std::unordered_map<std::string, std::unique_ptr<MethodSeries>> series_;  // By method + type.
+  // Every served (method, type), then the one "unknown" series. Filled by
+  // the constructor, read-only afterwards.
+  std::vector<std::unique_ptr<MethodSeries>> methods_;
+  MethodSeries* unknown_ = nullptr;
 };
 
 // "/poolcat.v1.PoolCat/Pool" -> {"poolcat.v1.PoolCat", "Pool"}.

@@ -118,6 +118,22 @@ uint64_t KeepOutputOnly(Response* response) {
   return output->data().capacity();
 }
 
+// The /metrics endpoint, or null when disabled (empty --metrics_listen) or
+// when the address cannot be bound: serving requests matters more than
+// exporting metrics (and parallel test servers would otherwise fight over
+// the default port), so that is logged, not fatal.
+std::unique_ptr<prometheus::Exposer> StartExposer(const std::string& listen) {
+  if (listen.empty()) return nullptr;
+  try {
+    return std::make_unique<prometheus::Exposer>(listen);
+  } catch (const std::exception& e) {
+    std::cerr << "poolcat-server error: metrics disabled, cannot listen on "
+                 "--metrics_listen="
+              << listen << ": " << e.what() << std::endl;
+    return nullptr;
+  }
+}
+
 // RunServer's server, kept past the end of main (see there). Volatile, so
 // the store is not optimised away and leak checkers find the pointer.
 PoolCatServer* volatile g_server_left_to_exit = nullptr;
@@ -150,11 +166,25 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
   ConfigureAllocator(static_cast<uint64_t>(options.max_retained_bytes));
   s->buffer_budget_ = std::make_unique<RetentionBudget>(
       static_cast<uint64_t>(options.max_retained_bytes));
-  s->metrics_ = std::make_unique<Metrics>(
-      [budget = s->buffer_budget_.get()] {
-        return static_cast<double>(budget->held());
-      },
-      [] { return static_cast<double>(MallocKeptBytes()); });
+  s->exposer_ = StartExposer(options.metrics_listen);
+  Metrics::Options metrics_options;
+  // Nothing is recorded when nothing could serve it.
+  metrics_options.recording = s->exposer_ != nullptr;
+  metrics_options.buffer_pool_bytes = [budget = s->buffer_budget_.get()] {
+    return static_cast<double>(budget->held());
+  };
+  metrics_options.malloc_kept_bytes = [] {
+    return static_cast<double>(MallocKeptBytes());
+  };
+  s->metrics_ = std::make_unique<Metrics>(std::move(metrics_options));
+  if (s->exposer_ != nullptr) {
+    for (const std::shared_ptr<prometheus::Collectable>& collectable :
+         s->metrics_->Collectables()) {
+      s->exposer_->RegisterCollectable(collectable);
+    }
+    const std::vector<int> ports = s->exposer_->GetListeningPorts();
+    s->metrics_port_ = ports.empty() ? 0 : ports.front();
+  }
   s->metrics_->SetComputeThreads(threads);
   s->metrics_->SetMaxConcurrent(options.max_concurrent);
   if (options.max_retained_bytes > 0) {
@@ -221,23 +251,6 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
     health->SetServingStatus(kServiceName, true);
   }
 
-  if (!options.metrics_listen.empty()) {
-    try {
-      s->exposer_ =
-          std::make_unique<prometheus::Exposer>(options.metrics_listen);
-      s->exposer_->RegisterCollectable(s->metrics_->registry());
-      s->exposer_->RegisterCollectable(s->metrics_->scrape_time_gauges());
-      const std::vector<int> ports = s->exposer_->GetListeningPorts();
-      s->metrics_port_ = ports.empty() ? 0 : ports.front();
-    } catch (const std::exception& e) {
-      // Serving requests matters more than exporting metrics (and parallel
-      // test servers would otherwise fight over the default port).
-      std::cerr << "poolcat-server error: metrics disabled, cannot listen on "
-                   "--metrics_listen="
-                << options.metrics_listen << ": " << e.what() << std::endl;
-      s->exposer_.reset();
-    }
-  }
   return s;
 }
 

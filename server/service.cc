@@ -62,8 +62,17 @@ grpc::Status BusyStatus(const ComputePool& pool) {
                                    "later"));
 }
 
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                    const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
 // Runs `work` (absl::Status(const ExecOptions&)) under a compute slot, or
-// finishes the call RESOURCE_EXHAUSTED at once when none is free.
+// finishes the call RESOURCE_EXHAUSTED at once when none is free. `stages`
+// times the wait for a worker and the computation, which is also `op`'s
+// time.
 //
 // Tiny work runs right here (see ComputePool) and finishes through the
 // default reactor: a custom reactor with OnCancel costs gRPC an extra
@@ -74,19 +83,21 @@ grpc::Status BusyStatus(const ComputePool& pool) {
 template <typename Work>
 grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context, uint64_t work_bytes,
                                   const Limits& limits, ComputePool* pool, Metrics* metrics,
-                                  Work work) {
+                                  Metrics::StageTimer stages, OpId op, Work work) {
   metrics->ComputationAdmitted();
   if (ComputePool::RunsInline(work_bytes)) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
     absl::Status status;
     const bool admitted = pool->TrySubmit(work_bytes, [&](int num_threads) {
+      stages.Mark(Stage::kQueueWait);
       ExecOptions exec;
       exec.max_elements = limits.max_elements;
       exec.num_threads = num_threads;
       status = work(exec);
+      if (status.ok()) metrics->ObserveOp(op, stages.Mark(Stage::kCompute));
     });
     metrics->ComputationDone();
-    if (!admitted) metrics->RejectedTooManyConcurrent();
+    if (!admitted) metrics->Rejected(RejectReason::kOverConcurrency);
     reactor->Finish(admitted ? ToGrpcStatus(status) : BusyStatus(*pool));
     return reactor;
   }
@@ -94,8 +105,9 @@ grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context, uint64_t
   auto* reactor = new ComputeReactor(context);
   const bool admitted = pool->TrySubmit(
       work_bytes,
-      [reactor, metrics, max_elements = limits.max_elements,
+      [reactor, metrics, stages, op, max_elements = limits.max_elements,
        work = std::move(work)](int num_threads) mutable {
+        stages.Mark(Stage::kQueueWait);
         absl::Status status;
         if (reactor->Stopped()) {
           // Queued past its deadline or cancelled while waiting: skip work.
@@ -106,23 +118,24 @@ grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context, uint64_t
           exec.num_threads = num_threads;
           exec.cancelled = reactor->cancelled_flag();
           status = work(exec);
+          if (status.ok()) metrics->ObserveOp(op, stages.Mark(Stage::kCompute));
         }
         metrics->ComputationDone();
         reactor->FinishWith(status);
       });
   if (!admitted) {
     metrics->ComputationDone();
-    metrics->RejectedTooManyConcurrent();
+    metrics->Rejected(RejectReason::kOverConcurrency);
     reactor->Finish(BusyStatus(*pool));
   }
   return reactor;
 }
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
-                                    const absl::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(ToGrpcStatus(status));
-  return reactor;
+// Answers a request that failed validation, counted by why it was refused.
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context, Metrics* metrics,
+                                 const absl::Status& status) {
+  metrics->Rejected(RejectReasonFor(status.code()));
+  return FinishNow(context, status);
 }
 
 }  // namespace
@@ -133,11 +146,14 @@ PoolCatService::PoolCatService(const Limits& limits, ComputePool* pool, Metrics*
 grpc::ServerUnaryReactor* PoolCatService::Pool(grpc::CallbackServerContext* context,
                                                const v1::PoolRequest* request,
                                                v1::PoolResponse* response) {
+  Metrics::StageTimer stages = metrics_->StartStages(context);
   metrics_->BytesIn(static_cast<double>(request->input().data().size()));
   absl::StatusOr<PreparedPool> prepared = PreparePool(*request, limits_);
-  if (!prepared.ok()) return FinishNow(context, prepared.status());
+  stages.Mark(Stage::kDecode);
+  if (!prepared.ok()) return Refuse(context, metrics_, prepared.status());
   const uint64_t work_bytes = prepared->work_bytes;
-  return Compute(context, work_bytes, limits_, pool_, metrics_,
+  const OpId op = OpIdOf(prepared->plan.op);
+  return Compute(context, work_bytes, limits_, pool_, metrics_, stages, op,
                  [prepared = *std::move(prepared), response,
                   metrics = metrics_](const ExecOptions& exec) {
                    absl::Status status = ExecutePool(prepared, response, exec);
@@ -152,13 +168,15 @@ grpc::ServerUnaryReactor* PoolCatService::Pool(grpc::CallbackServerContext* cont
 grpc::ServerUnaryReactor* PoolCatService::Concat(grpc::CallbackServerContext* context,
                                                  const v1::ConcatRequest* request,
                                                  v1::ConcatResponse* response) {
-  for (const v1::Tensor& t : request->tensors()) {
-    metrics_->BytesIn(static_cast<double>(t.data().size()));
-  }
+  Metrics::StageTimer stages = metrics_->StartStages(context);
+  uint64_t bytes_in = 0;
+  for (const v1::Tensor& t : request->tensors()) bytes_in += PayloadBytes(t);
+  metrics_->BytesIn(static_cast<double>(bytes_in));
   absl::StatusOr<PreparedConcat> prepared = PrepareConcat(*request, limits_);
-  if (!prepared.ok()) return FinishNow(context, prepared.status());
+  stages.Mark(Stage::kDecode);
+  if (!prepared.ok()) return Refuse(context, metrics_, prepared.status());
   const uint64_t work_bytes = prepared->work_bytes;
-  return Compute(context, work_bytes, limits_, pool_, metrics_,
+  return Compute(context, work_bytes, limits_, pool_, metrics_, stages, kCatOp,
                  [prepared = *std::move(prepared), response,
                   metrics = metrics_](const ExecOptions& exec) {
                    absl::Status status = ExecuteConcat(prepared, response, exec);
