@@ -2,13 +2,14 @@
 """Installs client/node's locked dependencies and runs its node:test suite.
 
   node_client_test.py --package_dir=DIR --work_dir=DIR [--server=PATH]
-                      [--tls=server|mutual]
+                      [--tls=server|mutual] [--run=SCRIPT.py --cli=PATH]
 
 `npm ci` runs in WORK_DIR on a copy of package.json and package-lock.json,
 so the source tree stays clean; the tests find the modules via NODE_PATH. A
 second run with an unchanged lockfile reuses the install. With --server, the
 suite runs under with_server.py against a fresh poolcat-server (serving
-TLS with --tls).
+TLS with --tls). With --run, SCRIPT.py (cross_language_test.py) runs instead
+of the node:test suite, given --cli=PATH and --node=NODE.
 
 Exits 77 (CTest's SKIP_RETURN_CODE) only when node/npm are missing or the npm
 registry cannot be reached; any other failure is a failure.
@@ -81,6 +82,9 @@ def main():
     parser.add_argument("--work_dir", required=True)
     parser.add_argument("--server")
     parser.add_argument("--tls", choices=("server", "mutual"))
+    parser.add_argument("--run", help="a Python script to run instead of "
+                        "the node:test suite, once node_modules is ready")
+    parser.add_argument("--cli", help="the poolcat CLI, passed to --run")
     args = parser.parse_args()
 
     node, npm = shutil.which("node"), shutil.which("npm")
@@ -94,8 +98,11 @@ def main():
     env = dict(os.environ,
                NODE_PATH=os.path.join(os.path.abspath(args.work_dir),
                                       "node_modules"))
-    cmd = [node, "--test",
-           os.path.join(args.package_dir, "test", "client.test.js")]
+    if args.run:
+        cmd = [sys.executable, args.run, f"--cli={args.cli}",
+               f"--node={node}"]
+    else:
+        cmd = [node, "--test", os.path.join(args.package_dir, "test")]
     if args.server:
         here = os.path.dirname(os.path.abspath(__file__))
         tls = [f"--tls={args.tls}"] if args.tls else []

@@ -1,12 +1,19 @@
 'use strict';
 // Promise-based Node.js client for the poolcat.v1.PoolCat gRPC service.
 //
+//   const { Client } = require('./client/node');
+//   const client = new Client('127.0.0.1:50051');
+//   const y = await client.pool({ data: Float32Array, shape: [1, 1, 4, 4] },
+//     { op: 'max_pool2d', kernel_size: 3, padding: 1, stride: 2 });
+//   // y: { data: Float32Array, shape: [1, 1, 2, 2], dtype: 'float32' }
+//
 // Tensors are plain objects { data, shape, dtype }: `data` a typed array in
 // row-major (C) order, `shape` an array of dimension sizes, `dtype` one of
 // DTYPES' names (inferred from the typed array where that is unambiguous).
-// The proto is loaded at run time by @grpc/proto-loader from the repo's
-// proto/ directory, so there is no generated code to keep in step.
+// Options take PyTorch's argument names. The proto is loaded at run time by
+// @grpc/proto-loader from the repo's proto/ directory: no generated code.
 
+const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
@@ -14,7 +21,8 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 // dtype name -> wire enum name and the typed array holding its elements.
-// float16 and bfloat16 travel as their raw 16-bit patterns in a Uint16Array.
+// float16 and bfloat16 travel as their raw 16-bit patterns in a Uint16Array
+// (see bfloat16FromFloat32 / float32FromBfloat16).
 const DTYPES = Object.freeze({
   float32: { wire: 'DTYPE_FLOAT32', array: Float32Array },
   float64: { wire: 'DTYPE_FLOAT64', array: Float64Array },
@@ -37,11 +45,24 @@ const DTYPE_OF_ARRAY = new Map([
   [Int32Array, 'int32'], [BigInt64Array, 'int64'],
 ]);
 
+// Pool options: PyTorch's argument names, plus the call's deadline.
+const POOL_OPTIONS = new Set([
+  'op', 'kernel_size', 'stride', 'padding', 'dilation', 'ceil_mode',
+  'count_include_pad', 'divisor_override', 'norm_type', 'output_size',
+  'channels_last', 'return_indices', 'timeout_ms',
+]);
+
+const DEFAULT_TARGET = 'localhost:50051';
+// Same default deadline as the C++ and Python clients, so a server that never
+// answers cannot hang a caller that set none.
+const DEFAULT_TIMEOUT_MS = 60000;
+
 const STATUS_NAMES = Object.fromEntries(
   Object.entries(grpc.status).map(([name, code]) => [code, name]));
 
-// A failed call: the gRPC status code (number), its name, and the message.
-// Arguments the client cannot encode (bad shape, unsupported dtype) reject
+// A failed call: `code` is the numeric gRPC status (grpc.status.*),
+// `codeName` its name, `details` the server's message (which names the
+// offending argument and value). Arguments the client cannot encode reject
 // with INVALID_ARGUMENT too, so callers handle a single type.
 class PoolcatError extends Error {
   constructor(code, details) {
@@ -63,7 +84,7 @@ const LITTLE_ENDIAN_HOST = os.endianness() === 'LE';
 
 const LOADER_OPTIONS = {
   keepCase: true, // Field names exactly as in the proto (snake_case).
-  longs: Number, // Shapes and indices fit in 2^53 long before memory runs out.
+  longs: Number, // Shapes fit in 2^53 long before memory runs out.
   enums: String,
   defaults: false,
   oneofs: true,
@@ -113,7 +134,7 @@ function toWire(tensor, what) {
   }
   const { data, shape } = tensor;
   checkShape(shape, what);
-  let dtype = tensor.dtype;
+  let { dtype } = tensor;
   if (dtype === undefined && data != null) dtype = DTYPE_OF_ARRAY.get(data.constructor);
   if (dtype === undefined) {
     throw invalid(`${what}.dtype is required for ${data == null ? data : data.constructor.name} data`);
@@ -163,6 +184,26 @@ function fromWire(wire) {
   return { data: new Array_(copy.buffer), shape, dtype };
 }
 
+// float32 values -> bfloat16 bit patterns, rounded to nearest even as
+// c10::BFloat16(float) and poolcat's core do (every NaN becomes 0x7FC0).
+function bfloat16FromFloat32(values) {
+  const f = Float32Array.from(values);
+  const bits = new Uint32Array(f.buffer);
+  const out = new Uint16Array(f.length);
+  for (let i = 0; i < f.length; i += 1) {
+    const u = bits[i];
+    out[i] = Number.isNaN(f[i]) ? 0x7FC0 : ((u + (((u >>> 16) & 1) + 0x7FFF)) >>> 16) & 0xFFFF;
+  }
+  return out;
+}
+
+// bfloat16 bit patterns -> float32 values (exact).
+function float32FromBfloat16(bits) {
+  const out = new Uint32Array(bits.length);
+  for (let i = 0; i < bits.length; i += 1) out[i] = bits[i] << 16;
+  return new Float32Array(out.buffer);
+}
+
 function oneInt(name, value) {
   const v = typeof value === 'bigint' ? Number(value) : value;
   if (!Number.isSafeInteger(v)) throw invalid(`${name} must be an integer, got ${String(value)}`);
@@ -170,8 +211,8 @@ function oneInt(name, value) {
 }
 
 // A number for every spatial dimension or an array of them, as PyTorch
-// takes. undefined, or the single number `defaultValue`, gives [] (the wire's
-// "default"); null entries become `noneMeans`.
+// takes. undefined/null, or the single number `defaultValue`, gives [] (the
+// wire's "default"); null entries become `noneMeans`.
 function intList(name, value, { defaultValue, noneMeans } = {}) {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value)) {
@@ -182,46 +223,99 @@ function intList(name, value, { defaultValue, noneMeans } = {}) {
     noneMeans : oneInt(`${name}[${i}]`, v)));
 }
 
+function bool(name, value) {
+  if (value === undefined || value === null) return false;
+  if (typeof value !== 'boolean') throw invalid(`${name} must be true or false, got ${String(value)}`);
+  return value;
+}
+
+function timeoutMs(name, value) {
+  if (value === undefined) return undefined;
+  if (value !== null && !Number.isFinite(value)) {
+    throw invalid(`${name} must be a number of milliseconds or null (no deadline), got ${String(value)}`);
+  }
+  return value;
+}
+
+// PEM bytes from a Buffer/Uint8Array, or the contents of a file path.
+function pem(name, value) {
+  if (value === undefined || value === null) return null;
+  if (value instanceof Uint8Array) return Buffer.from(value);
+  if (typeof value === 'string') {
+    try {
+      return fs.readFileSync(value);
+    } catch (e) {
+      throw invalid(`tls.${name}: cannot read ${value}: ${e.message}`);
+    }
+  }
+  throw invalid(`tls.${name} must be a Buffer of PEM or a file path, got ${typeof value}`);
+}
+
+// The tls option -> [credentials, extra channel options].
+function credentialsFor(tls) {
+  if (tls === undefined || tls === null || tls === false) return [grpc.credentials.createInsecure(), {}];
+  if (tls === true) return [grpc.credentials.createSsl(), {}];
+  if (tls instanceof grpc.ChannelCredentials) return [tls, {}];
+  if (typeof tls === 'object') {
+    const unknown = Object.keys(tls).filter((k) => !['ca', 'cert', 'key', 'server_name'].includes(k));
+    if (unknown.length) throw invalid(`tls: unknown option ${unknown[0]}; use ca, cert, key, server_name`);
+    if ((tls.cert == null) !== (tls.key == null)) throw invalid('tls: cert and key go together');
+    const extra = tls.server_name ? { 'grpc.ssl_target_name_override': tls.server_name } : {};
+    return [grpc.credentials.createSsl(pem('ca', tls.ca), pem('key', tls.key), pem('cert', tls.cert)), extra];
+  }
+  throw invalid(`tls must be true, { ca, cert, key, server_name } or grpc.ChannelCredentials, got ${String(tls)}`);
+}
+
 class Client {
-  // options:
-  //   target: gRPC target (default 'localhost:50051').
-  //   timeoutMs: default deadline of each call in milliseconds (none if unset).
-  //   credentials: grpc.credentials.createSsl(...) for TLS; insecure if unset.
-  //   channelOptions: extra grpc-js channel options.
-  //   protoDir: directory holding poolcat/v1/poolcat.proto (default: the
-  //     repo's proto/, or $POOLCAT_PROTO_DIR).
-  constructor(options = {}) {
-    if (!LITTLE_ENDIAN_HOST) throw new Error('poolcat-client needs a little-endian host');
+  // new Client(target = 'localhost:50051', options)
+  //   target: gRPC target, e.g. '127.0.0.1:50051' or
+  //     'ipv4:127.0.0.1:5001,127.0.0.1:5002'.
+  //   options.timeout_ms: default deadline of each call in milliseconds
+  //     (60000; null: none). Every method also takes { timeout_ms }.
+  //   options.tls: true (system roots), { ca, cert, key, server_name } (PEM
+  //     Buffers or file paths; cert + key for mutual TLS), or
+  //     grpc.ChannelCredentials. Plaintext when unset.
+  //   options.channel_options: extra grpc-js channel options.
+  //   options.proto_dir: directory holding poolcat/v1/poolcat.proto
+  //     (default: the repo's proto/, or $POOLCAT_PROTO_DIR).
+  constructor(target = DEFAULT_TARGET, options = {}) {
+    if (!LITTLE_ENDIAN_HOST) throw new Error('poolcat client needs a little-endian host');
+    if (typeof target !== 'string' || target === '') {
+      throw invalid(`target must be a non-empty string such as '127.0.0.1:50051', got ${String(target)}`);
+    }
     const {
-      target = 'localhost:50051', timeoutMs, credentials, channelOptions = {},
-      protoDir = defaultProtoDir(),
+      timeout_ms: timeout = DEFAULT_TIMEOUT_MS, tls, channel_options: channelOptions = {},
+      proto_dir: protoDir = defaultProtoDir(), ...unknown
     } = options;
+    const extra = Object.keys(unknown);
+    if (extra.length) throw invalid(`unknown Client option ${extra[0]}; use timeout_ms, tls, channel_options, proto_dir`);
+    this._timeoutMs = timeoutMs('timeout_ms', timeout);
+    const [creds, tlsOptions] = credentialsFor(tls);
     const definition = protoLoader.loadSync('poolcat/v1/poolcat.proto',
       { ...LOADER_OPTIONS, includeDirs: [protoDir] });
-    const PoolCat = grpc.loadPackageDefinition(definition).poolcat.v1.PoolCat;
-    const Health = grpc.loadPackageDefinition(
-      protoLoader.fromJSON(HEALTH_JSON, LOADER_OPTIONS)).grpc.health.v1.Health;
+    const { PoolCat } = grpc.loadPackageDefinition(definition).poolcat.v1;
+    const { Health } = grpc.loadPackageDefinition(
+      protoLoader.fromJSON(HEALTH_JSON, LOADER_OPTIONS)).grpc.health.v1;
     // The server takes up to --max_message_bytes (256 MiB by default), far
     // over grpc-js's 4 MiB receive default, so the limit is left to it.
     const channelOpts = {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
+      ...tlsOptions,
       ...channelOptions,
     };
-    const creds = credentials || grpc.credentials.createInsecure();
     this._stub = new PoolCat(target, creds, channelOpts);
     // The health stub shares the PoolCat stub's channel.
     this._health = new Health(target, creds, { ...channelOpts, channelOverride: this._stub.getChannel() });
-    this._timeoutMs = timeoutMs;
   }
 
   close() {
     this._stub.close();
   }
 
-  _call(stub, method, request, timeoutMs) {
-    const ms = timeoutMs === undefined ? this._timeoutMs : timeoutMs;
-    const callOptions = ms === undefined ? {} : { deadline: Date.now() + ms };
+  _call(stub, method, request, callTimeout) {
+    const ms = callTimeout === undefined ? this._timeoutMs : callTimeout;
+    const callOptions = ms === null || ms === undefined ? {} : { deadline: Date.now() + ms };
     return new Promise((resolve, reject) => {
       stub[method](request, callOptions, (err, reply) => {
         if (err) reject(new PoolcatError(err.code, err.details || err.message));
@@ -230,63 +324,93 @@ class Client {
     });
   }
 
-  // torch.nn.functional.<op>(x, ...) on the server.
-  //   op: 'max_pool2d', 'avg_pool1d', 'lp_pool2d', 'adaptive_max_pool3d', ...
+  // torch.nn.functional.<op>(x, ...) computed by the server.
   //   x: { data, shape, dtype? }, (N, C, *spatial) or (C, *spatial); with
-  //     channelsLast, (N, *spatial, C) or (*spatial, C).
-  //   options (PyTorch's arguments, camelCase): kernelSize, stride, padding,
-  //     dilation, outputSize (a number for every spatial dim or an array;
-  //     null in outputSize keeps that dim), ceilMode, countIncludePad,
-  //     divisorOverride, normType, channelsLast, returnIndices, timeoutMs.
-  // Resolves to a tensor, or { output, indices } with returnIndices.
-  // Rejects with PoolcatError.
-  async pool(op, x, options = {}) {
+  //     channels_last, (N, *spatial, C) or (*spatial, C).
+  //   options: op ('max_pool2d', 'avg_pool1d', 'lp_pool2d',
+  //     'adaptive_max_pool3d', ...) and PyTorch's arguments: kernel_size,
+  //     stride, padding, dilation, output_size (a number for every spatial
+  //     dim or an array; null in output_size keeps that dim), ceil_mode,
+  //     count_include_pad, divisor_override, norm_type, channels_last,
+  //     return_indices; timeout_ms for this call.
+  // Resolves to { data, shape, dtype }, plus `indices` (an int64 tensor with
+  // a BigInt64Array) with return_indices. Rejects with PoolcatError.
+  async pool(x, options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw invalid('options must be an object such as { op: \'max_pool2d\', kernel_size: 2 }');
+    }
     const o = options;
+    const unknown = Object.keys(o).filter((k) => !POOL_OPTIONS.has(k));
+    if (unknown.length) {
+      throw invalid(`unknown pool option ${unknown[0]}; options take PyTorch's names: ` +
+                    `${[...POOL_OPTIONS].join(', ')}`);
+    }
+    if (typeof o.op !== 'string') {
+      throw invalid(`op must be a PyTorch functional name such as 'max_pool2d', got ${String(o.op)}`);
+    }
     const request = {
-      op,
+      op: o.op,
       input: toWire(x, 'x'),
-      kernel_size: intList('kernelSize', o.kernelSize),
+      kernel_size: intList('kernel_size', o.kernel_size),
       stride: intList('stride', o.stride),
       // Empty means 0 / 1 on the wire, so defaults are left empty.
       padding: intList('padding', o.padding, { defaultValue: 0 }),
       dilation: intList('dilation', o.dilation, { defaultValue: 1 }),
-      output_size: intList('outputSize', o.outputSize, { noneMeans: -1 }),
-      ceil_mode: Boolean(o.ceilMode),
-      channels_last: Boolean(o.channelsLast),
-      return_indices: Boolean(o.returnIndices),
+      output_size: intList('output_size', o.output_size, { noneMeans: -1 }),
+      ceil_mode: bool('ceil_mode', o.ceil_mode),
+      channels_last: bool('channels_last', o.channels_last),
+      return_indices: bool('return_indices', o.return_indices),
     };
-    if (o.countIncludePad === false) request.count_include_pad = false;
-    if (o.divisorOverride !== undefined && o.divisorOverride !== null) {
-      request.divisor_override = oneInt('divisorOverride', o.divisorOverride);
+    if (o.count_include_pad !== undefined && o.count_include_pad !== null) {
+      request.count_include_pad = bool('count_include_pad', o.count_include_pad);
     }
-    if (o.normType !== undefined && o.normType !== null) {
-      if (typeof o.normType !== 'number') throw invalid(`normType must be a number, got ${String(o.normType)}`);
-      request.norm_type = o.normType;
+    if (o.divisor_override !== undefined && o.divisor_override !== null) {
+      request.divisor_override = oneInt('divisor_override', o.divisor_override);
     }
-    const reply = await this._call(this._stub, 'Pool', request, o.timeoutMs);
+    if (o.norm_type !== undefined && o.norm_type !== null) {
+      if (typeof o.norm_type !== 'number') throw invalid(`norm_type must be a number, got ${String(o.norm_type)}`);
+      request.norm_type = o.norm_type;
+    }
+    const reply = await this._call(this._stub, 'Pool', request, timeoutMs('timeout_ms', o.timeout_ms));
     const output = fromWire(reply.output || {});
-    if (!o.returnIndices) return output;
-    if (!reply.indices) throw new PoolcatError(grpc.status.INTERNAL, 'server sent no indices for returnIndices');
-    return { output, indices: fromWire(reply.indices) };
+    if (!request.return_indices) return output;
+    if (!reply.indices) throw new PoolcatError(grpc.status.INTERNAL, 'server sent no indices for return_indices');
+    output.indices = fromWire(reply.indices);
+    return output;
   }
 
   // torch.cat(tensors, dim) on the server, with torch's dtype promotion.
-  async concat(tensors, dim = 0, { timeoutMs } = {}) {
-    if (!Array.isArray(tensors)) throw invalid('tensors must be an array');
+  //   options: { dim = 0, timeout_ms } (a number is taken as dim).
+  async concat(tensors, options = {}) {
+    if (!Array.isArray(tensors)) throw invalid('tensors must be an array of { data, shape, dtype }');
+    const o = typeof options === 'number' || typeof options === 'bigint' ? { dim: options } : options;
+    if (o === null || typeof o !== 'object') throw invalid('options must be an object such as { dim: 1 }');
+    const unknown = Object.keys(o).filter((k) => k !== 'dim' && k !== 'timeout_ms');
+    if (unknown.length) throw invalid(`unknown concat option ${unknown[0]}; use dim, timeout_ms`);
     const request = {
       tensors: tensors.map((t, i) => toWire(t, `tensors[${i}]`)),
-      dim: oneInt('dim', dim),
+      dim: o.dim === undefined ? 0 : oneInt('dim', o.dim),
     };
-    const reply = await this._call(this._stub, 'Concat', request, timeoutMs);
+    const reply = await this._call(this._stub, 'Concat', request, timeoutMs('timeout_ms', o.timeout_ms));
     return fromWire(reply.output || {});
   }
 
   // The grpc.health.v1 status of `service` ('' is the whole server):
   // 'SERVING', 'NOT_SERVING', 'UNKNOWN' or 'SERVICE_UNKNOWN'.
-  async health(service = '', { timeoutMs } = {}) {
-    const reply = await this._call(this._health, 'Check', { service }, timeoutMs);
+  async health(service = '', { timeout_ms: callTimeout } = {}) {
+    if (typeof service !== 'string') throw invalid(`service must be a string, got ${String(service)}`);
+    const reply = await this._call(this._health, 'Check', { service }, timeoutMs('timeout_ms', callTimeout));
     return reply.status || 'UNKNOWN';
   }
 }
 
-module.exports = { Client, PoolcatError, DTYPES, toWire, fromWire };
+module.exports = {
+  Client,
+  PoolcatError,
+  DTYPES,
+  status: grpc.status,
+  bfloat16FromFloat32,
+  float32FromBfloat16,
+  toWire,
+  fromWire,
+};
