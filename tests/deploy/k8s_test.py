@@ -325,6 +325,16 @@ def check_monitoring(name, objects, services, failures):
 def check_server_takes_flags(name, server, flags, limits, failures):
     """The real server starts with the ConfigMap's flags (a misspelt
     variable or an unreadable value fails here, not in the cluster)."""
+    # A misspelt variable would be ignored silently: each must name a flag.
+    helpfull = subprocess.run([server, "--helpfull"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=60,
+                              check=False).stdout
+    known = set(re.findall(r"^    --([a-z_]+) ", helpfull, re.MULTILINE))
+    for key in flags:
+        failures.check(key.startswith("POOLCAT_") and
+                       key[len("POOLCAT_"):].lower() in known,
+                       f"{name}: ConfigMap key {key} is no poolcat-server "
+                       f"flag (POOLCAT_<FLAG>)")
     os.environ["POOLCAT_SERVER"] = server
     from poolcat_server import PoolcatServer  # tests/integration
     env_before = dict(os.environ)
