@@ -12,7 +12,7 @@ DEB_PACKAGES := \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libhwy-dev libcli11-dev libdnnl-dev \
-  python3-torch python3-numpy python3-grpcio python3-protobuf
+  python3-torch python3-numpy python3-grpcio python3-protobuf python3-grpc-tools
 
 .PHONY: all deps build test test-sanitize run bench clean format
 
