@@ -12,6 +12,7 @@ DEB_PACKAGES := \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libhwy-dev libcli11-dev libdnnl-dev \
+  podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs docker-compose python3-yaml \
   python3-torch python3-numpy python3-grpcio python3-protobuf python3-grpc-tools
 
 .PHONY: all deps build test test-sanitize run bench clean format
@@ -58,6 +59,13 @@ test-sanitize: deps
 	cmake --build $(SANITIZE_DIR) -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  ctest --test-dir $(SANITIZE_DIR) --output-on-failure -j $(JOBS) --timeout 1800
+
+# The poolcat-server image (deploy/Dockerfile) with podman, or docker where
+# that is what works. Nothing is pulled: a missing debian:bookworm-slim base
+# is made locally with mmdebstrap (see deploy/build_image.sh).
+.PHONY: image
+image: deps
+	deploy/build_image.sh
 
 run: build
 	$(BUILD_DIR)/bin/poolcat-server --listen=$(LISTEN)
