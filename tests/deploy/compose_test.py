@@ -15,6 +15,7 @@ Exits 77 (CTest's SKIP_RETURN_CODE) when no compose tool can validate here.
 """
 
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -116,11 +117,19 @@ def main():
                for t in c.get("targets", [])]
     check(targets == ["poolcat:9464"],
           f"prometheus.yml: job poolcat targets {targets}")
-    mounted = {str(v).split(":")[1] for v in
-               services.get("prometheus", {}).get("volumes", [])}
+    prometheus_service = services.get("prometheus", {})
+    mounted = {str(v).split(":")[1]
+               for v in prometheus_service.get("volumes", [])}
+    config_file = "/etc/prometheus/prometheus.yml"  # the image's default
+    for arg in prometheus_service.get("command", []):
+        if arg.startswith("--config.file="):
+            config_file = arg.split("=", 1)[1]
+    check(config_file in mounted, f"prometheus: {config_file} is not mounted")
+    check(prometheus.get("rule_files"), "prometheus.yml loads no rules")
     for rule_file in prometheus.get("rule_files", []):
-        check(rule_file in mounted, f"prometheus: rule file {rule_file} is "
-                                    f"not mounted")
+        # Relative paths are relative to the configuration file.
+        path = posixpath.join(posixpath.dirname(config_file), rule_file)
+        check(path in mounted, f"prometheus: rule file {path} is not mounted")
 
     # Grafana: the datasource is the prometheus service, and the dashboard
     # is mounted where the provisioning file looks.
