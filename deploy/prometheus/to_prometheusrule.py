@@ -1,10 +1,13 @@
 #!/usr/bin/python3
 """Writes deploy/kubernetes/prometheusrule.yaml from deploy/prometheus/alerts.yml.
 
-The alert rules live in one place (alerts.yml, loaded as is by the compose
-Prometheus); Kubernetes with the Prometheus Operator needs them wrapped in a
-PrometheusRule object, which this script produces.
+The recording and alerting rules live in one place (alerts.yml, loaded as is
+by the compose Prometheus); Kubernetes with the Prometheus Operator needs them
+wrapped in a PrometheusRule object, which this script produces.
+
+  /usr/bin/python3 deploy/prometheus/to_prometheusrule.py [--out FILE]
 """
+import argparse
 import pathlib
 
 import yaml
@@ -26,6 +29,10 @@ def _block_strings(dumper, value):
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=pathlib.Path, default=TARGET,
+                        help=f"where to write the PrometheusRule (default {TARGET})")
+    args = parser.parse_args()
     rules = yaml.safe_load(SOURCE.read_text())
     doc = {
         "apiVersion": "monitoring.coreos.com/v1",
@@ -34,7 +41,7 @@ def main():
         "spec": rules,
     }
     yaml.SafeDumper.add_representer(str, _block_strings)
-    TARGET.write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=100))
+    args.out.write_text(HEADER + yaml.safe_dump(doc, sort_keys=False, width=100))
 
 
 if __name__ == "__main__":
