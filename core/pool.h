@@ -18,9 +18,10 @@
 // build, serial reduction order) for every dtype torch supports, including
 // global average pooling, which torch computes as mean() with a cascade
 // sum (reproduced in core/cascade_sum-inl.h). Known differences: lp_pool
-// with a norm_type other than 1, 2, 3, -1, -2, 0.5, -0.5 uses std::pow where
+// with a norm_type other than 1, 2, -1, -2, 0.5, -0.5 uses std::pow where
 // torch's vectorised pow (Sleef, 1 ulp) may round differently (<= 1 ulp per
-// pow step). Where torch refuses a dtype (float16 except
+// pow step; for 3 the cube is exact, x*x*x as torch's, but the cube root is
+// such a pow). Where torch refuses a dtype (float16 except
 // adaptive_avg_pool3d and global average pooling, integer max pooling,
 // bfloat16 in 3-D) the op computes in float32 (or the integer type) and
 // rounds once.
