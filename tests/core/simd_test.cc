@@ -356,6 +356,45 @@ TEST(SimdPool, AvgPoolDivisorOverrideMatchesGeneric) {
   });
 }
 
+// Floats from uniformly random bit patterns: every binade (subnormals,
+// values near FLT_MAX), both zeros, infinities and NaN payloads.
+std::vector<float> RandomBitPatterns(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) {
+    const uint32_t bits = rng();
+    std::memcpy(&x, &bits, sizeof x);
+  }
+  return v;
+}
+
+// Quotients of sums from every binade (subnormal, near FLT_MAX, infinite,
+// NaN payloads): with 1x1 windows each output is x / divisor for a random
+// x; 3x3 windows divide sums of such values. Any faster division the
+// kernels use must round exactly as a divide does.
+TEST(SimdPool, AvgPoolQuotientsOfEveryBinadeMatchGeneric) {
+  ForEachTarget([] {
+    uint32_t seed = 900;
+    for (bool cl : {false, true}) {
+      for (int64_t k : {1, 3}) {
+        for (int64_t divisor : {0, 1, 3, 6, 9, 255, 65535, 65536, 65537, 1000003}) {
+          Case c;
+          c.op = {PoolKind::kAvg, 2};
+          c.shape = Shape(2, cl ? 19 : 3, 11, 37, cl);
+          c.args.kernel_size = {k};
+          c.args.stride = {1};
+          c.args.padding = {k / 2};
+          c.args.count_include_pad = false;
+          if (divisor != 0) c.args.divisor_override = divisor;
+          c.args.channels_last = cl;
+          ExpectFastPathMatchesGeneric(c, RandomBitPatterns(NumElements(c.shape), seed++));
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+      }
+    }
+  });
+}
+
 TEST(SimdPool, AvgPool1dMatchesGeneric) {
   ForEachTarget([] {
     for (bool cl : {false, true}) {
