@@ -32,6 +32,7 @@ import time
 import urllib.request
 
 import numpy as np
+import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -132,6 +133,14 @@ def scrape(address):
         return r.read().decode()
 
 
+def pre_stop_command():
+    with open(os.path.join(ROOT, "deploy", "k8s", "base", "deployment.yaml"),
+              encoding="utf-8") as f:
+        deployment = yaml.safe_load(f)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    return container["lifecycle"]["preStop"]["exec"]["command"]
+
+
 def metric_value(text, name, labels):
     """Sum of the samples of `name` whose labels include `labels`."""
     total = 0.0
@@ -183,6 +192,9 @@ def main():
                                "/usr/local/bin/x"], check=False)
         assert denied.returncode != 0 and "Read-only" in denied.stdout, (
             f"the root filesystem is writable: {denied.stdout}")
+
+        # The Kubernetes preStop hook runs a command of the image.
+        run(engine + ["exec", name, *pre_stop_command()])
 
         pool_seed(args.cli, target, args.work_dir)
         # The seed notebook's examples through the image's own CLI.

@@ -22,6 +22,7 @@ registry, or kubectl (not a Debian package; the manifests check needs it).
 """
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -127,6 +128,15 @@ def seconds(duration, what):
         raise ValueError(f"{what}: cannot read duration {duration!r}")
     scale = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
     return sum(float(n) * scale[u] for n, u in parts)
+
+
+def whole_cpus(quantity):
+    """CPUs of a Kubernetes quantity ("2", "500m"), rounded up as the
+    downward API does for POOLCAT_THREADS (divisor 1)."""
+    text = str(quantity)
+    if text.endswith("m"):
+        return max(1, -(-int(text[:-1]) // 1000))
+    return max(1, math.ceil(float(text)))
 
 
 def selects(selector, labels):
@@ -318,8 +328,9 @@ def check_monitoring(name, objects, services, failures):
         failures.check(rule["spec"] == alerts,
                        f"{name}: PrometheusRule {rule['metadata']['name']} "
                        f"differs from deploy/prometheus/alerts.yml; "
-                       f"regenerate it with deploy/prometheus/"
-                       f"to_prometheusrule.py")
+                       f"regenerate it: /usr/bin/python3 deploy/prometheus/"
+                       f"to_prometheusrule.py --out deploy/k8s/overlays/"
+                       f"monitoring/prometheusrule.yaml")
 
 
 def check_server_takes_flags(name, server, flags, limits, failures):
@@ -339,7 +350,8 @@ def check_server_takes_flags(name, server, flags, limits, failures):
     from poolcat_server import PoolcatServer  # tests/integration
     env_before = dict(os.environ)
     os.environ.update(flags)
-    os.environ["POOLCAT_THREADS"] = str(int(limits["cpu"]))
+    threads = whole_cpus(limits["cpu"])
+    os.environ["POOLCAT_THREADS"] = str(threads)
     try:
         # The command line's loopback addresses win over the ConfigMap's.
         with PoolcatServer(["--metrics_listen=127.0.0.1:0"]) as server_proc:
@@ -347,7 +359,7 @@ def check_server_takes_flags(name, server, flags, limits, failures):
             code = server_proc.stop()
         failures.check(code == 0, f"{name}: server with the ConfigMap's flags "
                                   f"exited {code}:\n{output}")
-        failures.check(f"threads={int(limits['cpu'])}" in output,
+        failures.check(f"threads={threads}" in output,
                        f"{name}: server did not take POOLCAT_THREADS:\n"
                        f"{output}")
         print(f"{name}: the server starts with the ConfigMap's flags: "
