@@ -21,6 +21,7 @@ engine works on this machine (podman, or docker with a daemon).
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -160,7 +161,11 @@ def main():
     args = parser.parse_args()
     os.makedirs(args.work_dir, exist_ok=True)
 
-    image = f"poolcat-server:{project_version()}"
+    # A tag of this build directory's own: test runs from several trees on
+    # one machine never run each other's image. The layers are shared with
+    # `make image`'s poolcat-server:VERSION, so the tag costs nothing.
+    digest = hashlib.sha256(os.path.abspath(args.work_dir).encode()).hexdigest()
+    image = f"poolcat-server-test:{digest[:12]}"
     start = time.monotonic()
     build = subprocess.run([BUILD, image], check=False, timeout=3600)
     if build.returncode == NO_ENGINE:
