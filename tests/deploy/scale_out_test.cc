@@ -9,10 +9,13 @@
 
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -69,6 +72,35 @@ absl::StatusOr<double> PoolCallsServed(const ServerProcess& server) {
   return testing::MetricValue(
       *text, "grpc_server_handled_total",
       {"grpc_method=\"Pool\"", "grpc_code=\"OK\""});
+}
+
+// True once every thread of `pid` is stopped (state T in
+// /proc/PID/task/*/stat); SIGSTOP takes effect on each thread a moment after
+// kill() returns, and a thread still running could answer a call. Waits at
+// most 30 s.
+bool WaitUntilStopped(pid_t pid) {
+  const std::string tasks = absl::StrCat("/proc/", pid, "/task");
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < give_up) {
+    bool all_stopped = true;
+    std::error_code error;
+    for (const auto& task :
+         std::filesystem::directory_iterator(tasks, error)) {
+      std::ifstream stat(task.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      // "TID (comm) STATE ...": the state follows the last ')'.
+      const size_t paren = line.rfind(')');
+      if (paren == std::string::npos || paren + 2 >= line.size() ||
+          line[paren + 2] != 'T') {
+        all_stopped = false;
+        break;
+      }
+    }
+    if (!error && all_stopped) return true;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return false;
 }
 
 class ScaleOutTest : public ::testing::Test {
@@ -202,6 +234,7 @@ TEST_F(ScaleOutTest, KillingAReplicaMidRunFailsNoCallAndSurvivorsTakeTheLoad) {
         // Replica 0 stops answering (frozen, its connections still open),
         // so calls sent to it hang in flight until it dies...
         replicas_[0]->Signal(SIGSTOP);
+        EXPECT_TRUE(WaitUntilStopped(replicas_[0]->pid()));
         resume.Notify();
         // ...which gives the callers time to pick it (round_robin sends
         // every third call there). How many do changes nothing checked.
