@@ -8,11 +8,11 @@
 #include <signal.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <cstdint>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -57,7 +57,8 @@ PoolArgs SeedArgs() {
 }
 
 bool IsSeedAnswer(const Tensor& y) {
-  if (y.dtype() != DType::kFloat32 || y.shape() != std::vector<int64_t>{1, 2, 2}) {
+  if (y.dtype() != DType::kFloat32 ||
+      y.shape() != std::vector<int64_t>{1, 2, 2}) {
     return false;
   }
   const float* v = y.data_as<float>();
@@ -69,9 +70,8 @@ absl::StatusOr<double> PoolCallsServed(const ServerProcess& server) {
   absl::StatusOr<std::string> text =
       testing::ScrapeMetrics(server.metrics_address());
   if (!text.ok()) return text.status();
-  return testing::MetricValue(
-      *text, "grpc_server_handled_total",
-      {"grpc_method=\"Pool\"", "grpc_code=\"OK\""});
+  return testing::MetricValue(*text, "grpc_server_handled_total",
+                              {"grpc_method=\"Pool\"", "grpc_code=\"OK\""});
 }
 
 // True once every thread of `pid` is stopped (state T in
@@ -84,8 +84,7 @@ bool WaitUntilStopped(pid_t pid) {
   while (absl::Now() < give_up) {
     bool all_stopped = true;
     std::error_code error;
-    for (const auto& task :
-         std::filesystem::directory_iterator(tasks, error)) {
+    for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
       std::ifstream stat(task.path() / "stat");
       std::string line;
       std::getline(stat, line);
@@ -132,8 +131,8 @@ class ScaleOutTest : public ::testing::Test {
   // go on with `resume`.
   std::vector<std::string> Drive(
       int pause_after = 0,
-      std::function<void(int completed, absl::Notification& resume)>
-          at_pause = nullptr) {
+      std::function<void(int completed, absl::Notification& resume)> at_pause =
+          nullptr) {
     const Tensor x = SeedInput();
     const PoolArgs args = SeedArgs();
     std::atomic<int> next{0};
@@ -219,8 +218,8 @@ TEST_F(ScaleOutTest, RoundRobinSpreadsCallsEvenlyOverReplicas) {
   ASSERT_LT(warm_up, 300) << "round_robin never reached every replica";
 
   std::vector<std::string> failures = Drive();
-  EXPECT_TRUE(failures.empty()) << failures.size() << " calls failed, e.g. "
-                                << failures.front();
+  EXPECT_TRUE(failures.empty())
+      << failures.size() << " calls failed, e.g. " << failures.front();
   std::vector<double> served =
       ServedOnceTotalIs({0, 1, 2}, warm_up + 1 + kRequests);
   double total = 0;
@@ -231,9 +230,10 @@ TEST_F(ScaleOutTest, RoundRobinSpreadsCallsEvenlyOverReplicas) {
     EXPECT_GE(served[i], 0.25 * kRequests) << "replica " << i;
     EXPECT_LE(served[i], 0.42 * kRequests) << "replica " << i;
   }
-  std::printf("Pool calls served per replica: %g %g %g of %d (after %d "
-              "warm-up calls)\n",
-              served[0], served[1], served[2], kRequests, warm_up + 1);
+  std::printf(
+      "Pool calls served per replica: %g %g %g of %d (after %d "
+      "warm-up calls)\n",
+      served[0], served[1], served[2], kRequests, warm_up + 1);
   // Every call was answered exactly once.
   EXPECT_EQ(total, kRequests);
 }
@@ -263,15 +263,14 @@ TEST_F(ScaleOutTest, KillingAReplicaMidRunFailsNoCallAndSurvivorsTakeTheLoad) {
         EXPECT_EQ(exit.value_or(-1), 128 + SIGKILL);
       });
 
-  EXPECT_TRUE(failures.empty()) << failures.size() << " calls failed, e.g. "
-                                << failures.front();
+  EXPECT_TRUE(failures.empty())
+      << failures.size() << " calls failed, e.g. " << failures.front();
   ASSERT_EQ(before.size(), 3u);
   EXPECT_EQ(before[0] + before[1] + before[2], completed_before);
   // Replica 0 answered nothing after the pause, so the survivors answered
   // every later call, each exactly once.
-  std::vector<double> after =
-      ServedOnceTotalIs({1, 2}, before[1] + before[2] + kRequests -
-                                    completed_before);
+  std::vector<double> after = ServedOnceTotalIs(
+      {1, 2}, before[1] + before[2] + kRequests - completed_before);
   std::printf(
       "Paused after %d calls (served %g %g %g); after the kill the "
       "survivors served %g and %g more\n",
