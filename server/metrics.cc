@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
@@ -31,8 +32,8 @@ constexpr int kNumCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTICATED.
 
 // Handling-time buckets in seconds: from a tiny pool (tens of microseconds)
 // to a multi-hundred-MiB round trip (seconds).
-const prometheus::Histogram::BucketBoundaries& HandlingBuckets() {
-  static const auto* const kBuckets = new prometheus::Histogram::BucketBoundaries{
+const std::vector<double>& HandlingBuckets() {
+  static const auto* const kBuckets = new std::vector<double>{
       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
       0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
   return *kBuckets;
@@ -40,8 +41,8 @@ const prometheus::Histogram::BucketBoundaries& HandlingBuckets() {
 
 // Op and stage buckets start lower: a tiny kernel or decode takes a few
 // microseconds.
-const prometheus::Histogram::BucketBoundaries& StageBuckets() {
-  static const auto* const kBuckets = new prometheus::Histogram::BucketBoundaries{
+const std::vector<double>& StageBuckets() {
+  static const auto* const kBuckets = new std::vector<double>{
       0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
       0.001,    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,
       0.25,     0.5,     1,        2.5,     5,      10};
@@ -261,6 +262,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
       running_handler = outer;
       return;
     }
+    Clock::time_point encoded;  // Set when the encode stage was timed.
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
       metrics_->MessageSent(series_);
       if (series_.computes && metrics_->recording()) {
@@ -268,8 +270,9 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
         // doing it here (once, not twice) lets the encode stage be timed.
         const Clock::time_point encode_start = Clock::now();
         methods->GetSerializedSendMessage();
+        encoded = Clock::now();
         metrics_->ObserveStage(Stage::kEncode,
-                               std::chrono::duration<double>(Clock::now() - encode_start).count());
+                               std::chrono::duration<double>(encoded - encode_start).count());
       }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
@@ -282,8 +285,10 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
         metrics_->Rejected(RejectReason::kInvalid);
       }
       if (metrics_->recording()) {
+        // The status goes out in the same batch as the message just encoded.
+        const Clock::time_point end = encoded != Clock::time_point() ? encoded : Clock::now();
         metrics_->RpcHandled(series_, status.error_code(),
-                             std::chrono::duration<double>(Clock::now() - start_).count());
+                             std::chrono::duration<double>(end - start_).count());
       }
       if (IsServerFault(status.error_code())) {
         // Client mistakes are answered and counted, not logged; a server
@@ -299,7 +304,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
  private:
   Metrics* const metrics_;
   const grpc::ServerContextBase* const context_;
-  Metrics::MethodSeries& series_;
+  const Metrics::MethodSeries& series_;
   const Clock::time_point start_;
 };
 
@@ -386,9 +391,213 @@ absl::string_view GrpcCodeName(grpc::StatusCode code) {
   return kNames[i];
 }
 
+namespace {
+
+constexpr int kNumShards = 16;    // Threads beyond it share shards.
+constexpr int kMaxMethods = 7;    // AddMethod calls in the constructor.
+constexpr size_t kMaxBuckets = 21;  // StageBuckets() and +Inf.
+
+// One histogram's cells: per-bucket counts (not cumulative) and the sum in
+// nanoseconds.
+struct HistogramCells {
+  std::atomic<uint64_t> counts[kMaxBuckets];
+  std::atomic<uint64_t> sum_nanos;
+};
+
+void Add(std::atomic<uint64_t>& cell, uint64_t n = 1) {
+  cell.fetch_add(n, std::memory_order_relaxed);
+}
+
+void Observe(HistogramCells& cells, const std::vector<double>& bounds, double seconds) {
+  // Bucket i counts values in (bounds[i-1], bounds[i]]; the last is +Inf.
+  size_t i = 0;
+  while (i < bounds.size() && seconds > bounds[i]) ++i;
+  Add(cells.counts[i]);
+  const double nanos = seconds * 1e9;
+  Add(cells.sum_nanos, nanos > 0 ? static_cast<uint64_t>(nanos + 0.5) : 0);
+}
+
+// Which shard this thread adds to: assigned round robin on first use.
+int ThisThreadShardIndex() {
+  static std::atomic<int> next{0};
+  thread_local const int index = next.fetch_add(1, std::memory_order_relaxed) % kNumShards;
+  return index;
+}
+
+}  // namespace
+
+struct alignas(64) Metrics::Shard {
+  struct MethodCells {
+    std::atomic<uint64_t> started, msg_received, msg_sent;
+    std::atomic<uint64_t> handled[kNumCodes];
+    HistogramCells seconds;
+  };
+  MethodCells methods[kMaxMethods];
+  HistogramCells op_seconds[kNumOps];
+  HistogramCells stage_seconds[kNumStages];
+  std::atomic<uint64_t> rejected[kNumRejectReasons];
+  std::atomic<uint64_t> bytes_in, bytes_out;
+  // Admitted on one thread, done on another: a shard's count may be
+  // negative, the sum is right.
+  std::atomic<int64_t> inflight_computations;
+};
+
+// The hot series as Prometheus families, summed over the shards on each
+// scrape.
+class Metrics::HotFamilies : public prometheus::Collectable {
+ public:
+  explicit HotFamilies(const Metrics* metrics) : metrics_(metrics) {}
+
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    using prometheus::MetricType;
+    const Metrics& m = *metrics_;
+    auto started = Family("grpc_server_started_total",
+                          "Total number of RPCs started on the server.", MetricType::Counter);
+    auto handled = Family("grpc_server_handled_total",
+                          "Total number of RPCs completed on the server, regardless of success "
+                          "or failure.",
+                          MetricType::Counter);
+    auto seconds = Family("grpc_server_handling_seconds",
+                          "Histogram of response latency (seconds) of gRPC that had been "
+                          "application-level handled by the server.",
+                          MetricType::Histogram);
+    auto received = Family("grpc_server_msg_received_total",
+                           "Total number of RPC stream messages received on the server.",
+                           MetricType::Counter);
+    auto sent = Family("grpc_server_msg_sent_total",
+                       "Total number of gRPC stream messages sent by the server.",
+                       MetricType::Counter);
+    for (const MethodSeries& series : m.methods_) {
+      const Labels labels = {{"grpc_method", series.method},
+                             {"grpc_service", series.service},
+                             {"grpc_type", series.type}};
+      const auto cells = [&](const Shard& shard) -> const Shard::MethodCells& {
+        return shard.methods[series.index];
+      };
+      AddCounter(&started, labels, Sum([&](const Shard& s) { return &cells(s).started; }));
+      AddCounter(&received, labels,
+                 Sum([&](const Shard& s) { return &cells(s).msg_received; }));
+      AddCounter(&sent, labels, Sum([&](const Shard& s) { return &cells(s).msg_sent; }));
+      AddHistogram(&seconds, labels, HandlingBuckets(),
+                   [&](const Shard& s) { return &cells(s).seconds; });
+      for (int code = 0; code < kNumCodes; ++code) {
+        Labels with_code = labels;
+        with_code.insert(with_code.begin(),
+                         {"grpc_code",
+                          std::string(GrpcCodeName(static_cast<grpc::StatusCode>(code)))});
+        AddCounter(&handled, std::move(with_code),
+                   Sum([&](const Shard& s) { return &cells(s).handled[code]; }));
+      }
+    }
+
+    auto ops = Family("poolcat_op_seconds",
+                      "Time to compute one op's output (allocation and kernel), by op, in "
+                      "seconds",
+                      MetricType::Histogram);
+    for (OpId op = 0; op < kNumOps; ++op) {
+      const std::string name = OpName(op);
+      if (name.empty()) continue;
+      AddHistogram(&ops, {{"op", name}}, StageBuckets(),
+                   [&](const Shard& s) { return &s.op_seconds[op]; });
+    }
+    auto stages = Family("poolcat_stage_seconds",
+                         "Time a Pool or Concat call spends in each stage: decode, queue_wait, "
+                         "compute, encode (seconds)",
+                         MetricType::Histogram);
+    for (int stage = 0; stage < kNumStages; ++stage) {
+      AddHistogram(&stages, {{"stage", std::string(StageName(static_cast<Stage>(stage)))}},
+                   StageBuckets(), [&](const Shard& s) { return &s.stage_seconds[stage]; });
+    }
+    auto rejected = Family("poolcat_rejected_total",
+                           "Calls refused before computing, by reason: too_large, "
+                           "over_concurrency, invalid",
+                           MetricType::Counter);
+    for (int r = 0; r < kNumRejectReasons; ++r) {
+      AddCounter(&rejected,
+                 {{"reason", std::string(RejectReasonName(static_cast<RejectReason>(r)))}},
+                 Sum([&](const Shard& s) { return &s.rejected[r]; }));
+    }
+    auto bytes_in = Family("poolcat_bytes_in_total", "Tensor payload bytes received in requests",
+                           MetricType::Counter);
+    AddCounter(&bytes_in, {}, Sum([](const Shard& s) { return &s.bytes_in; }));
+    auto bytes_out = Family("poolcat_bytes_out_total", "Tensor payload bytes sent in responses",
+                            MetricType::Counter);
+    AddCounter(&bytes_out, {}, Sum([](const Shard& s) { return &s.bytes_out; }));
+    int64_t inflight = 0;
+    for (int i = 0; i < kNumShards; ++i) {
+      inflight += m.shards_[i].inflight_computations.load(std::memory_order_relaxed);
+    }
+
+    std::vector<prometheus::MetricFamily> families;
+    for (auto* family : {&started, &handled, &seconds, &received, &sent, &ops, &stages,
+                         &rejected, &bytes_in, &bytes_out}) {
+      families.push_back(std::move(*family));
+    }
+    families.push_back(OneSample("poolcat_inflight_computations",
+                                 "Computations admitted to the compute pool (queued or running)",
+                                 MetricType::Gauge, static_cast<double>(inflight)));
+    return families;
+  }
+
+ private:
+  using Labels = std::vector<prometheus::ClientMetric::Label>;
+
+  static prometheus::MetricFamily Family(std::string name, std::string help,
+                                         prometheus::MetricType type) {
+    prometheus::MetricFamily family;
+    family.name = std::move(name);
+    family.help = std::move(help);
+    family.type = type;
+    return family;
+  }
+
+  // Sum over the shards of the cell `cell_of(shard)` points to.
+  template <typename CellOf>
+  uint64_t Sum(CellOf cell_of) const {
+    uint64_t sum = 0;
+    for (int i = 0; i < kNumShards; ++i) {
+      sum += cell_of(metrics_->shards_[i])->load(std::memory_order_relaxed);
+    }
+    return sum;
+  }
+
+  static void AddCounter(prometheus::MetricFamily* family, Labels labels, uint64_t value) {
+    prometheus::ClientMetric metric;
+    metric.label = std::move(labels);
+    metric.counter.value = static_cast<double>(value);
+    family->metric.push_back(std::move(metric));
+  }
+
+  template <typename CellsOf>
+  void AddHistogram(prometheus::MetricFamily* family, Labels labels,
+                    const std::vector<double>& bounds, CellsOf cells_of) const {
+    prometheus::ClientMetric metric;
+    metric.label = std::move(labels);
+    prometheus::ClientMetric::Histogram& histogram = metric.histogram;
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b <= bounds.size(); ++b) {
+      cumulative += Sum([&](const Shard& s) { return &cells_of(s)->counts[b]; });
+      prometheus::ClientMetric::Bucket bucket;
+      bucket.cumulative_count = cumulative;
+      bucket.upper_bound =
+          b < bounds.size() ? bounds[b] : std::numeric_limits<double>::infinity();
+      histogram.bucket.push_back(bucket);
+    }
+    histogram.sample_count = cumulative;
+    histogram.sample_sum =
+        static_cast<double>(Sum([&](const Shard& s) { return &cells_of(s)->sum_nanos; })) * 1e-9;
+    family->metric.push_back(std::move(metric));
+  }
+
+  const Metrics* metrics_;
+};
+
 Metrics::Metrics(Options options)
     : recording_(options.recording),
+      // Value-initialised: every cell starts at 0.
+      shards_(new Shard[kNumShards]()),
       registry_(std::make_shared<prometheus::Registry>()),
+      hot_(std::make_shared<HotFamilies>(this)),
       scrape_time_(std::make_shared<ScrapeTimeGauges>(std::vector<ScrapeTimeGauges::Gauge>{
           {"poolcat_inflight_requests",
            "RPCs in progress on any service (from the call's start until its status is sent)",
@@ -402,45 +611,6 @@ Metrics::Metrics(Options options)
            "(bytes, trimmed past --max_retained_bytes)",
            std::move(options.malloc_kept_bytes)}})),
       process_(std::make_shared<ProcessCollector>()),
-      started_family_(prometheus::BuildCounter()
-                          .Name("grpc_server_started_total")
-                          .Help("Total number of RPCs started on the server.")
-                          .Register(*registry_)),
-      handled_family_(prometheus::BuildCounter()
-                          .Name("grpc_server_handled_total")
-                          .Help("Total number of RPCs completed on the server, "
-                                "regardless of success or failure.")
-                          .Register(*registry_)),
-      seconds_family_(prometheus::BuildHistogram()
-                          .Name("grpc_server_handling_seconds")
-                          .Help("Histogram of response latency (seconds) of gRPC "
-                                "that had been application-level handled by the server.")
-                          .Register(*registry_)),
-      msg_received_family_(prometheus::BuildCounter()
-                               .Name("grpc_server_msg_received_total")
-                               .Help("Total number of RPC stream messages received on the "
-                                     "server.")
-                               .Register(*registry_)),
-      msg_sent_family_(prometheus::BuildCounter()
-                           .Name("grpc_server_msg_sent_total")
-                           .Help("Total number of gRPC stream messages sent by the server.")
-                           .Register(*registry_)),
-      inflight_computations_(
-          prometheus::BuildGauge()
-              .Name("poolcat_inflight_computations")
-              .Help("Computations admitted to the compute pool (queued or running)")
-              .Register(*registry_)
-              .Add({})),
-      bytes_in_(prometheus::BuildCounter()
-                    .Name("poolcat_bytes_in_total")
-                    .Help("Tensor payload bytes received in requests")
-                    .Register(*registry_)
-                    .Add({})),
-      bytes_out_(prometheus::BuildCounter()
-                     .Name("poolcat_bytes_out_total")
-                     .Help("Tensor payload bytes sent in responses")
-                     .Register(*registry_)
-                     .Add({})),
       compute_threads_(prometheus::BuildGauge()
                            .Name("poolcat_compute_threads")
                            .Help("OpenMP threads the compute pool shares among computations")
@@ -452,33 +622,6 @@ Metrics::Metrics(Options options)
                                 "calls are RESOURCE_EXHAUSTED")
                           .Register(*registry_)
                           .Add({})) {
-  auto& op_family = prometheus::BuildHistogram()
-                        .Name("poolcat_op_seconds")
-                        .Help("Time to compute one op's output (allocation and kernel), by "
-                              "op, in seconds")
-                        .Register(*registry_);
-  for (OpId op = 0; op < kNumOps; ++op) {
-    const std::string name = OpName(op);
-    if (!name.empty()) op_seconds_[op] = &op_family.Add({{"op", name}}, StageBuckets());
-  }
-  auto& stage_family = prometheus::BuildHistogram()
-                           .Name("poolcat_stage_seconds")
-                           .Help("Time a Pool or Concat call spends in each stage: decode, "
-                                 "queue_wait, compute, encode (seconds)")
-                           .Register(*registry_);
-  for (int s = 0; s < kNumStages; ++s) {
-    stage_seconds_[s] = &stage_family.Add(
-        {{"stage", std::string(StageName(static_cast<Stage>(s)))}}, StageBuckets());
-  }
-  auto& rejected_family = prometheus::BuildCounter()
-                              .Name("poolcat_rejected_total")
-                              .Help("Calls refused before computing, by reason: too_large, "
-                                    "over_concurrency, invalid")
-                              .Register(*registry_);
-  for (int r = 0; r < kNumRejectReasons; ++r) {
-    rejected_[r] = &rejected_family.Add(
-        {{"reason", std::string(RejectReasonName(static_cast<RejectReason>(r)))}});
-  }
   prometheus::BuildGauge()
       .Name("poolcat_build_info")
       .Help("Always 1; the labels say which poolcat-server this is and which SIMD target "
@@ -487,70 +630,102 @@ Metrics::Metrics(Options options)
       .Add({{"version", POOLCAT_VERSION}, {"simd_target", SimdTargetName()}})
       .Set(1);
 
-  // Every method the server serves, with its series created now: they are
-  // exported (at 0) before the first call, as go-grpc-prometheus's
-  // InitializeMetrics does, so rate() sees every call.
-  AddMethod(kPoolCatService, "Pool", "unary").computes = true;
-  AddMethod(kPoolCatService, "Concat", "unary").computes = true;
+  // Every method the server serves, its series exported (at 0) before the
+  // first call, as go-grpc-prometheus's InitializeMetrics does, so rate()
+  // sees every call.
+  AddMethod(kPoolCatService, "Pool", "unary", /*computes=*/true);
+  AddMethod(kPoolCatService, "Concat", "unary", /*computes=*/true);
   AddMethod(kPoolCatService, "Echo", "unary");
   AddMethod("grpc.health.v1.Health", "Check", "unary");
   AddMethod("grpc.health.v1.Health", "Watch", "server_stream");
   AddMethod("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo", "bidi_stream");
-  unknown_ = &AddMethod("unknown", "unknown", "bidi_stream");
+  AddMethod("unknown", "unknown", "bidi_stream");  // Last: Series' fallback.
 }
 
-Metrics::MethodSeries& Metrics::AddMethod(absl::string_view service, absl::string_view method,
-                                          absl::string_view type) {
-  auto series = std::make_unique<MethodSeries>();
-  series->full_method = absl::StrCat("/", service, "/", method);
-  series->service = std::string(service);
-  series->method = std::string(method);
-  series->type = std::string(type);
-  const prometheus::Labels labels = {
-      {"grpc_type", series->type}, {"grpc_service", series->service},
-      {"grpc_method", series->method}};
-  series->started = &started_family_.Add(labels);
-  series->msg_received = &msg_received_family_.Add(labels);
-  series->msg_sent = &msg_sent_family_.Add(labels);
-  series->seconds = &seconds_family_.Add(labels, HandlingBuckets());
-  for (int code = 0; code < kNumCodes; ++code) {
-    prometheus::Labels with_code = labels;
-    with_code["grpc_code"] = std::string(GrpcCodeName(static_cast<grpc::StatusCode>(code)));
-    series->handled[code] = &handled_family_.Add(with_code);
-  }
+Metrics::~Metrics() = default;
+
+void Metrics::AddMethod(absl::string_view service, absl::string_view method,
+                        absl::string_view type, bool computes) {
+  MethodSeries series;
+  series.index = static_cast<int>(methods_.size());
+  series.full_method = absl::StrCat("/", service, "/", method);
+  series.service = std::string(service);
+  series.method = std::string(method);
+  series.type = std::string(type);
+  series.computes = computes;
   methods_.push_back(std::move(series));
-  return *methods_.back();
+  assert(methods_.size() <= kMaxMethods);
 }
 
 std::vector<std::shared_ptr<prometheus::Collectable>> Metrics::Collectables() const {
-  return {registry_, scrape_time_, process_};
+  return {hot_, registry_, scrape_time_, process_};
 }
 
-Metrics::MethodSeries& Metrics::Series(absl::string_view full_method, absl::string_view type) {
-  for (const std::unique_ptr<MethodSeries>& series : methods_) {
-    if (series->full_method == full_method && series->type == type) return *series;
+const Metrics::MethodSeries& Metrics::Series(absl::string_view full_method,
+                                             absl::string_view type) const {
+  for (const MethodSeries& series : methods_) {
+    if (series.full_method == full_method && series.type == type) return series;
   }
-  return *unknown_;
+  return methods_.back();
 }
 
-void Metrics::RpcStarted(MethodSeries& series) {
-  if (recording_) series.started->Increment();
+Metrics::Shard& Metrics::ThisThreadShard() { return shards_[ThisThreadShardIndex()]; }
+
+void Metrics::RpcStarted(const MethodSeries& series) {
+  if (recording_) Add(ThisThreadShard().methods[series.index].started);
 }
 
-void Metrics::MessageReceived(MethodSeries& series) {
-  if (recording_) series.msg_received->Increment();
+void Metrics::MessageReceived(const MethodSeries& series) {
+  if (recording_) Add(ThisThreadShard().methods[series.index].msg_received);
 }
 
-void Metrics::MessageSent(MethodSeries& series) {
-  if (recording_) series.msg_sent->Increment();
+void Metrics::MessageSent(const MethodSeries& series) {
+  if (recording_) Add(ThisThreadShard().methods[series.index].msg_sent);
 }
 
-void Metrics::RpcHandled(MethodSeries& series, grpc::StatusCode code, double seconds) {
+void Metrics::RpcHandled(const MethodSeries& series, grpc::StatusCode code, double seconds) {
   if (!recording_) return;
-  series.seconds->Observe(seconds);
+  Shard::MethodCells& cells = ThisThreadShard().methods[series.index];
+  Observe(cells.seconds, HandlingBuckets(), seconds);
   const int i = static_cast<int>(code);
-  series.handled[i >= 0 && i < kNumCodes ? i : static_cast<int>(grpc::StatusCode::UNKNOWN)]
-      ->Increment();
+  Add(cells.handled[i >= 0 && i < kNumCodes ? i : static_cast<int>(grpc::StatusCode::UNKNOWN)]);
+}
+
+void Metrics::ObserveStage(Stage stage, double seconds) {
+  if (recording_) {
+    Observe(ThisThreadShard().stage_seconds[static_cast<int>(stage)], StageBuckets(), seconds);
+  }
+}
+
+void Metrics::ObserveOp(OpId op, double seconds) {
+  // lp_pool3d's index exists but is never observed (no such op).
+  if (recording_ && op >= 0 && op < kNumOps) {
+    Observe(ThisThreadShard().op_seconds[op], StageBuckets(), seconds);
+  }
+}
+
+void Metrics::ComputationAdmitted() {
+  if (recording_) {
+    ThisThreadShard().inflight_computations.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+void Metrics::ComputationDone() {
+  if (recording_) {
+    ThisThreadShard().inflight_computations.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void Metrics::Rejected(RejectReason reason) {
+  if (recording_) Add(ThisThreadShard().rejected[static_cast<int>(reason)]);
+}
+
+void Metrics::BytesIn(uint64_t n) {
+  if (recording_) Add(ThisThreadShard().bytes_in, n);
+}
+
+void Metrics::BytesOut(uint64_t n) {
+  if (recording_) Add(ThisThreadShard().bytes_out, n);
 }
 
 double Metrics::StageTimer::Mark(Stage stage) {

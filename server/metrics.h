@@ -40,16 +40,19 @@
 // process_resident_memory_bytes, process_virtual_memory_bytes,
 // process_open_fds, process_max_fds, process_start_time_seconds.
 //
-// Recording costs a few atomic operations per call: every series a call
-// touches is created up front (or once, for grpc_code) and kept by pointer,
-// so the hot path takes no map lookup, lock of ours or allocation. With
-// `recording` off (metrics not exported) nothing is recorded at all.
+// Recording costs a few relaxed atomic additions per call on cache lines of
+// the calling thread's own shard: every series is fixed at start and found
+// by index, so the hot path takes no map lookup, lock or allocation, and
+// concurrent calls do not contend. The series become Prometheus families
+// only on scrape. With `recording` off (metrics not exported) nothing is
+// recorded at all.
 #ifndef POOLCAT_SERVER_METRICS_H_
 #define POOLCAT_SERVER_METRICS_H_
 
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -63,10 +66,7 @@
 #include "grpcpp/support/server_interceptor.h"
 #include "grpcpp/support/status.h"
 #include "prometheus/collectable.h"
-#include "prometheus/counter.h"
-#include "prometheus/family.h"
 #include "prometheus/gauge.h"
-#include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 
 namespace poolcat::server {
@@ -111,39 +111,38 @@ class Metrics {
 
   explicit Metrics(Options options);
   Metrics() : Metrics(Options{}) {}
+  ~Metrics();
 
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
   bool recording() const { return recording_; }
 
-  // What an exporter serves: the registry, the scrape-time gauges and the
-  // process metrics. Each may be collected from any thread.
+  // What an exporter serves: the hot series, the registry, the scrape-time
+  // gauges and the process metrics. Each may be collected from any thread.
   std::vector<std::shared_ptr<prometheus::Collectable>> Collectables() const;
 
-  // Series of one (method, type), created up front and kept.
+  // One (method, type) the RPC metrics are labelled with; fixed at start.
   struct MethodSeries {
+    int index = 0;
     std::string full_method;  // "/poolcat.v1.PoolCat/Pool"
     std::string service, method, type;
     bool computes = false;  // Pool or Concat: has call stages.
-    prometheus::Counter* started = nullptr;
-    prometheus::Counter* msg_received = nullptr;
-    prometheus::Counter* msg_sent = nullptr;
-    prometheus::Histogram* seconds = nullptr;
-    std::array<prometheus::Counter*, 17> handled{};  // By grpc::StatusCode.
   };
   // `full_method` is gRPC's "/package.Service/Method"; `type` is "unary",
   // "server_stream"... A method the server does not serve is labelled
   // grpc_service="unknown", grpc_method="unknown" (gRPC hands such calls to
   // its generic handler as bidi_stream), so clients cannot grow the label
   // set. Thread-safe, lock-free; the result lives as long as *this.
-  MethodSeries& Series(absl::string_view full_method, absl::string_view type);
+  const MethodSeries& Series(absl::string_view full_method, absl::string_view type) const;
 
-  // RPC metrics, for the interceptor. No-ops unless recording.
-  void RpcStarted(MethodSeries& series);
-  void MessageReceived(MethodSeries& series);
-  void MessageSent(MethodSeries& series);
-  void RpcHandled(MethodSeries& series, grpc::StatusCode code, double seconds);
+  // Everything below records nothing unless recording(), and is lock-free.
+
+  // RPC metrics, for the interceptor.
+  void RpcStarted(const MethodSeries& series);
+  void MessageReceived(const MethodSeries& series);
+  void MessageSent(const MethodSeries& series);
+  void RpcHandled(const MethodSeries& series, grpc::StatusCode code, double seconds);
 
   // Calls whose gRPC call object still exists (from creation to the end of
   // every operation on it, status sent included): poolcat_inflight_requests,
@@ -176,60 +175,39 @@ class Metrics {
   // handler runs its call's start is known on this thread; called from
   // anywhere else, the timer starts now.
   StageTimer StartStages(const grpc::ServerContextBase* context);
-  void ObserveStage(Stage stage, double seconds) {
-    if (recording_) stage_seconds_[static_cast<int>(stage)]->Observe(seconds);
-  }
-  void ObserveOp(OpId op, double seconds) {
-    if (recording_ && op >= 0 && op < kNumOps && op_seconds_[op] != nullptr) {
-      op_seconds_[op]->Observe(seconds);
-    }
-  }
+  void ObserveStage(Stage stage, double seconds);
+  void ObserveOp(OpId op, double seconds);
 
-  void ComputationAdmitted() {
-    if (recording_) inflight_computations_.Increment();
-  }
-  void ComputationDone() {
-    if (recording_) inflight_computations_.Decrement();
-  }
-  void Rejected(RejectReason reason) {
-    if (recording_) rejected_[static_cast<int>(reason)]->Increment();
-  }
-  void BytesIn(double n) {
-    if (recording_) bytes_in_.Increment(n);
-  }
-  void BytesOut(double n) {
-    if (recording_) bytes_out_.Increment(n);
-  }
+  void ComputationAdmitted();
+  void ComputationDone();
+  void Rejected(RejectReason reason);
+  void BytesIn(uint64_t n);
+  void BytesOut(uint64_t n);
   void SetComputeThreads(int n) { compute_threads_.Set(n); }
   void SetMaxConcurrent(int n) { max_concurrent_.Set(n); }
 
  private:
-  MethodSeries& AddMethod(absl::string_view service, absl::string_view method,
-                          absl::string_view type);
+  // The hot series (RPC metrics, ops, stages, rejections, bytes, computations
+  // in flight) are plain atomics in per-thread shards: a thread always adds
+  // to its own shard, so calls on different cores do not fight over cache
+  // lines; a scrape sums the shards (HotFamilies).
+  struct Shard;
+  class HotFamilies;
+  Shard& ThisThreadShard();
+  void AddMethod(absl::string_view service, absl::string_view method, absl::string_view type,
+                 bool computes = false);
 
   const bool recording_;
+  std::unique_ptr<Shard[]> shards_;
+  std::vector<MethodSeries> methods_;  // Served, then the unknown one last.
+  std::atomic<int> active_calls_{0};
+
   std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<prometheus::Collectable> hot_;
   std::shared_ptr<prometheus::Collectable> scrape_time_;
   std::shared_ptr<prometheus::Collectable> process_;
-  prometheus::Family<prometheus::Counter>& started_family_;
-  prometheus::Family<prometheus::Counter>& handled_family_;
-  prometheus::Family<prometheus::Histogram>& seconds_family_;
-  prometheus::Family<prometheus::Counter>& msg_received_family_;
-  prometheus::Family<prometheus::Counter>& msg_sent_family_;
-  std::array<prometheus::Histogram*, kNumOps> op_seconds_{};
-  std::array<prometheus::Histogram*, kNumStages> stage_seconds_{};
-  std::array<prometheus::Counter*, kNumRejectReasons> rejected_{};
-  prometheus::Gauge& inflight_computations_;
-  prometheus::Counter& bytes_in_;
-  prometheus::Counter& bytes_out_;
   prometheus::Gauge& compute_threads_;
   prometheus::Gauge& max_concurrent_;
-
-  std::atomic<int> active_calls_{0};
-  // Every served (method, type), then the one "unknown" series. Filled by
-  // the constructor, read-only afterwards.
-  std::vector<std::unique_ptr<MethodSeries>> methods_;
-  MethodSeries* unknown_ = nullptr;
 };
 
 // "/poolcat.v1.PoolCat/Pool" -> {"poolcat.v1.PoolCat", "Pool"}.

@@ -147,7 +147,7 @@ grpc::ServerUnaryReactor* PoolCatService::Pool(grpc::CallbackServerContext* cont
                                                const v1::PoolRequest* request,
                                                v1::PoolResponse* response) {
   Metrics::StageTimer stages = metrics_->StartStages(context);
-  metrics_->BytesIn(static_cast<double>(request->input().data().size()));
+  metrics_->BytesIn(PayloadBytes(request->input()));
   absl::StatusOr<PreparedPool> prepared = PreparePool(*request, limits_);
   stages.Mark(Stage::kDecode);
   if (!prepared.ok()) return Refuse(context, metrics_, prepared.status());
@@ -158,8 +158,8 @@ grpc::ServerUnaryReactor* PoolCatService::Pool(grpc::CallbackServerContext* cont
                   metrics = metrics_](const ExecOptions& exec) {
                    absl::Status status = ExecutePool(prepared, response, exec);
                    if (status.ok()) {
-                     metrics->BytesOut(static_cast<double>(response->output().data().size() +
-                                                           response->indices().data().size()));
+                     metrics->BytesOut(PayloadBytes(response->output()) +
+                                      PayloadBytes(response->indices()));
                    }
                    return status;
                  });
@@ -171,7 +171,7 @@ grpc::ServerUnaryReactor* PoolCatService::Concat(grpc::CallbackServerContext* co
   Metrics::StageTimer stages = metrics_->StartStages(context);
   uint64_t bytes_in = 0;
   for (const v1::Tensor& t : request->tensors()) bytes_in += PayloadBytes(t);
-  metrics_->BytesIn(static_cast<double>(bytes_in));
+  metrics_->BytesIn(bytes_in);
   absl::StatusOr<PreparedConcat> prepared = PrepareConcat(*request, limits_);
   stages.Mark(Stage::kDecode);
   if (!prepared.ok()) return Refuse(context, metrics_, prepared.status());
@@ -181,7 +181,7 @@ grpc::ServerUnaryReactor* PoolCatService::Concat(grpc::CallbackServerContext* co
                   metrics = metrics_](const ExecOptions& exec) {
                    absl::Status status = ExecuteConcat(prepared, response, exec);
                    if (status.ok()) {
-                     metrics->BytesOut(static_cast<double>(response->output().data().size()));
+                     metrics->BytesOut(PayloadBytes(response->output()));
                    }
                    return status;
                  });
@@ -190,12 +190,12 @@ grpc::ServerUnaryReactor* PoolCatService::Concat(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* PoolCatService::Echo(grpc::CallbackServerContext* context,
                                                const v1::EchoRequest* request,
                                                v1::EchoResponse* response) {
-  metrics_->BytesIn(static_cast<double>(request->tensor().data().size()));
+  metrics_->BytesIn(PayloadBytes(request->tensor()));
   // The request message is not const itself; gRPC only destroys it after the
   // call, so moving its tensor out leaves the baseline a pure round trip
   // with no payload copy, as a Pool call that reads the request in place.
   response->mutable_tensor()->Swap(const_cast<v1::EchoRequest*>(request)->mutable_tensor());
-  metrics_->BytesOut(static_cast<double>(response->tensor().data().size()));
+  metrics_->BytesOut(PayloadBytes(response->tensor()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);
   return reactor;

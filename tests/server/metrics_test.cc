@@ -3,6 +3,8 @@
 #include <ctime>
 #include <set>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -54,7 +56,7 @@ TEST(GrpcCodeName, SpellsCodesAsGoGrpcPrometheus) {
 
 TEST(Metrics, RecordsStartedMessagesHandledAndLatencyPerMethodAndCode) {
   Metrics metrics;
-  Metrics::MethodSeries& pool = metrics.Series("/poolcat.v1.PoolCat/Pool", "unary");
+  const Metrics::MethodSeries& pool = metrics.Series("/poolcat.v1.PoolCat/Pool", "unary");
   EXPECT_EQ(&pool, &metrics.Series("/poolcat.v1.PoolCat/Pool", "unary"));
   metrics.RpcStarted(pool);
   metrics.RpcStarted(pool);
@@ -100,8 +102,8 @@ TEST(Metrics, ExportsEveryServedMethodAndCodeAtZeroBeforeAnyCall) {
 
 TEST(Metrics, LabelsMethodsTheServerDoesNotServeAsUnknown) {
   Metrics metrics;
-  Metrics::MethodSeries& a = metrics.Series("/poolcat.v1.PoolCat/Nope", "bidi_stream");
-  Metrics::MethodSeries& b = metrics.Series("/made.Up/Name123", "bidi_stream");
+  const Metrics::MethodSeries& a = metrics.Series("/poolcat.v1.PoolCat/Nope", "bidi_stream");
+  const Metrics::MethodSeries& b = metrics.Series("/made.Up/Name123", "bidi_stream");
   EXPECT_EQ(&a, &b);
   EXPECT_EQ(a.service, "unknown");
   EXPECT_EQ(a.method, "unknown");
@@ -214,11 +216,48 @@ TEST(Metrics, RejectReasonFollowsTheStatusCode) {
   EXPECT_EQ(StageName(Stage::kQueueWait), "queue_wait");
 }
 
+TEST(Metrics, SumsWhatManyThreadsRecordConcurrently) {
+  Metrics metrics;
+  const Metrics::MethodSeries& pool = metrics.Series("/poolcat.v1.PoolCat/Pool", "unary");
+  constexpr int kThreads = 40;  // More than the shards: some threads share one.
+  constexpr int kCalls = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kCalls; ++i) {
+        metrics.RpcStarted(pool);
+        metrics.RpcHandled(pool, grpc::StatusCode::OK, 0.001);
+        metrics.BytesIn(3);
+        metrics.ObserveOp(kCatOp, 0.5);
+        metrics.ComputationAdmitted();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  // Done on another thread than admitted: the gauge still sums to 0.
+  std::thread([&] {
+    for (int i = 0; i < kThreads * kCalls; ++i) metrics.ComputationDone();
+  }).join();
+  const std::string text = Scrape(metrics);
+  const double n = kThreads * kCalls;
+  EXPECT_EQ(Sample(text, "grpc_server_started_total{" + std::string(kPoolLabels) + "}"), n);
+  EXPECT_EQ(Sample(text, "grpc_server_handled_total{grpc_code=\"OK\"," + std::string(kPoolLabels) +
+                             "}"),
+            n);
+  EXPECT_EQ(Sample(text, "grpc_server_handling_seconds_bucket{" + std::string(kPoolLabels) +
+                             ",le=\"0.001\"}"),
+            n);
+  EXPECT_EQ(Sample(text, "poolcat_bytes_in_total"), 3 * n);
+  EXPECT_EQ(Sample(text, "poolcat_op_seconds_count{op=\"cat\"}"), n);
+  EXPECT_DOUBLE_EQ(Sample(text, "poolcat_op_seconds_sum{op=\"cat\"}"), 0.5 * n);
+  EXPECT_EQ(Sample(text, "poolcat_inflight_computations"), 0);
+}
+
 TEST(Metrics, RecordsNothingWhenNotRecording) {
   Metrics::Options options;
   options.recording = false;
   Metrics metrics(options);
-  Metrics::MethodSeries& pool = metrics.Series("/poolcat.v1.PoolCat/Pool", "unary");
+  const Metrics::MethodSeries& pool = metrics.Series("/poolcat.v1.PoolCat/Pool", "unary");
   metrics.RpcStarted(pool);
   metrics.MessageReceived(pool);
   metrics.RpcHandled(pool, grpc::StatusCode::OK, 0.1);
