@@ -6,9 +6,11 @@ closing note. Starts two servers from the same binary, one with
 --metrics_listen=127.0.0.1:0 and one with metrics off (--metrics_listen=),
 then runs `poolcat bench` against them alternately, so both see the same
 machine load, and prints the median calls/s of each and the difference.
-Throughput on a shared machine is noisy, so it also prints the server's CPU
-time per call (user + system, from /proc/PID/stat), which other load
-disturbs much less.
+Throughput on a shared machine is noisy, so it also prints the median of
+the per-round on/off ratios (each pair ran back to back) and the server's
+CPU time per call (user + system, from /proc/PID/stat). With --simultaneous
+the two benchmarks run at the same time instead, so whatever else the
+machine does slows both alike.
 
   /usr/bin/python3 tests/metrics/metrics_overhead.py \
       --server build/bin/poolcat-server --cli build/bin/poolcat --rounds 5
@@ -40,6 +42,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--duration", default="5s")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--simultaneous", action="store_true",
+                        help="run both benchmarks of a round at the same time")
     parser.add_argument("--server_flags", default="",
                         help="extra flags for both servers, space separated")
     args = parser.parse_args()
@@ -57,13 +61,22 @@ def main():
         for r in range(args.rounds):
             # Alternate which goes first, so a trend in machine load hits both.
             order = ["on", "off"] if r % 2 == 0 else ["off", "on"]
+            before = {name: cpu_seconds(servers[name].proc.pid) for name in order}
+            if args.simultaneous:
+                procs = {name: subprocess.Popen(
+                    bench + [f"--target={servers[name].address}"], stdout=subprocess.PIPE,
+                    text=True) for name in order}
+                outs = {name: procs[name].communicate()[0] for name in order}
+                assert all(p.returncode == 0 for p in procs.values())
+            else:
+                outs = {}
+                for name in order:
+                    outs[name] = subprocess.run(
+                        bench + [f"--target={servers[name].address}"], check=True,
+                        capture_output=True, text=True).stdout
             for name in order:
-                pid = servers[name].proc.pid
-                cpu_before = cpu_seconds(pid)
-                out = subprocess.run(bench + [f"--target={servers[name].address}"],
-                                     check=True, capture_output=True, text=True).stdout
-                result = json.loads(out)
-                per_call = 1e6 * (cpu_seconds(pid) - cpu_before) / result["ok"]
+                result = json.loads(outs[name])
+                per_call = 1e6 * (cpu_seconds(servers[name].proc.pid) - before[name]) / result["ok"]
                 rate = result["requests_per_second"]
                 rates[name].append(float(rate))
                 cpu_us[name].append(per_call)
@@ -78,6 +91,8 @@ def main():
                       "median_calls_per_second_on": on_median,
                       "median_calls_per_second_off": off_median,
                       "throughput_on_vs_off_percent": 100.0 * (on_median / off_median - 1.0),
+                      "median_paired_throughput_on_vs_off_percent": 100.0 * (statistics.median(
+                          a / b for a, b in zip(rates["on"], rates["off"])) - 1.0),
                       "median_server_cpu_us_per_call_on": cpu_on,
                       "median_server_cpu_us_per_call_off": cpu_off,
                       "cpu_on_vs_off_percent": 100.0 * (cpu_on / cpu_off - 1.0)}))
