@@ -102,6 +102,10 @@ class Prometheus:
             return f.read()
 
     def get(self, path, **params):
+        if self.proc.poll() is not None:
+            # Not worth polling for (e.g. it lost its port to another process).
+            raise AssertionError(f"prometheus exited ({self.proc.returncode}):\n"
+                                 + self.output())
         url = f"http://127.0.0.1:{self.port}{path}"
         if params:
             url += "?" + urllib.parse.urlencode(params)
