@@ -683,12 +683,12 @@ void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
 // sums are independent chains (keeping the adders busy) and rows shared by
 // the R windows are loaded once. `rows` + r * row_len is padded input row
 // r; win[q], div[q], out[q] belong to output row q.
-template <int K, int R, typename T>
+template <int K, int R, int KW, typename T>
 HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
                             int64_t row_len, const Range* win, int64_t x,
                             const float* const* div, T* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
-  const int64_t kw = job.kw;
+  const int64_t kw = KW != 0 ? KW : job.kw;
   hn::Vec<DF> sum[R][K];
   for (int q = 0; q < R; ++q) {
     for (int k = 0; k < K; ++k) sum[q][k] = hn::Zero(d);
@@ -699,7 +699,7 @@ HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRIC
     const float* p = rows + r * row_len;
     bool in[R];
     for (int q = 0; q < R; ++q) in[q] = win[q].begin <= r && r < win[q].end;
-    if (job.sw == 2) {
+    if (KW == 0 && job.sw == 2) {  // KW != 0 only with stride 1
       for (int64_t j = 0; j < kw; j += 2) {
         for (int k = 0; k < K; ++k) {
           hn::Vec<DF> even, odd;
@@ -731,6 +731,20 @@ HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRIC
   }
 }
 
+// AvgRowBlock for `vectors` (1 to 4) vectors; KW: the window width when
+// known at compile time (0: job.kw).
+template <int R, int KW, typename T>
+HWY_INLINE void AvgRowBlocks(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
+                             int64_t row_len, const Range* win, int64_t x,
+                             const float* const* div, T* const* out, int64_t vectors) {
+  switch (vectors) {
+    case 4: return AvgRowBlock<4, R, KW>(d, job, rows, row_len, win, x, div, out);
+    case 3: return AvgRowBlock<3, R, KW>(d, job, rows, row_len, win, x, div, out);
+    case 2: return AvgRowBlock<2, R, KW>(d, job, rows, row_len, win, x, div, out);
+    default: return AvgRowBlock<1, R, KW>(d, job, rows, row_len, win, x, div, out);
+  }
+}
+
 // One group of up to four vectors of R output rows.
 template <int R, typename T>
 HWY_INLINE int64_t AvgRowGroup(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
@@ -738,11 +752,16 @@ HWY_INLINE int64_t AvgRowGroup(DF d, const Pool2dJob& job, const float* HWY_REST
                                const float* const* div, T* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t vectors = std::min<int64_t>(4, (job.ow - x + n - 1) / n);
-  switch (vectors) {
-    case 4: AvgRowBlock<4, R>(d, job, rows, row_len, win, x, div, out); break;
-    case 3: AvgRowBlock<3, R>(d, job, rows, row_len, win, x, div, out); break;
-    case 2: AvgRowBlock<2, R>(d, job, rows, row_len, win, x, div, out); break;
-    default: AvgRowBlock<1, R>(d, job, rows, row_len, win, x, div, out); break;
+  // The common stride-1 window widths get their taps unrolled at compile
+  // time (about a seventh fewer instructions for 3x3).
+  if (job.sw == 1 && job.kw == 3) {
+    AvgRowBlocks<R, 3>(d, job, rows, row_len, win, x, div, out, vectors);
+  } else if (job.sw == 1 && job.kw == 5) {
+    AvgRowBlocks<R, 5>(d, job, rows, row_len, win, x, div, out, vectors);
+  } else if (job.sw == 1 && job.kw == 2) {
+    AvgRowBlocks<R, 2>(d, job, rows, row_len, win, x, div, out, vectors);
+  } else {
+    AvgRowBlocks<R, 0>(d, job, rows, row_len, win, x, div, out, vectors);
   }
   return vectors * n;
 }
