@@ -64,6 +64,46 @@ absl::StatusOr<bool> ParseBool(absl::string_view flag, absl::string_view text) {
   return BadValue(flag, text, "true or false");
 }
 
+absl::Status CheckUtf8(absl::string_view flag, absl::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+    const unsigned char lead = byte(i);
+    // Sequence length and the range the second byte must fall in, which
+    // rules out overlong forms, surrogates and code points past U+10FFFF.
+    size_t len = 1;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    } else if (lead >= 0xC2 && lead <= 0xDF) {
+      len = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      len = 3;
+      if (lead == 0xE0) lo = 0xA0;
+      if (lead == 0xED) hi = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      len = 4;
+      if (lead == 0xF0) lo = 0x90;
+      if (lead == 0xF4) hi = 0x8F;
+    } else {
+      len = 0;
+    }
+    bool ok = len > 0 && i + len <= text.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      const unsigned char c = byte(i + k);
+      ok = k == 1 ? (c >= lo && c <= hi) : (c >= 0x80 && c <= 0xBF);
+    }
+    if (!ok) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, " is not valid UTF-8: byte 0x", absl::Hex(lead, absl::kZeroPad2),
+          " at offset ", i));
+    }
+    i += len;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<PoolArgs> PoolArgsFromFlags(const PoolFlags& flags) {
   PoolArgs args;
   struct ListFlag {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/pool.h"
@@ -43,6 +44,12 @@ absl::StatusOr<std::vector<int64_t>> ParseIntList(absl::string_view flag,
 
 // true/false, 1/0, yes/no, on/off (any case).
 absl::StatusOr<bool> ParseBool(absl::string_view flag, absl::string_view text);
+
+// OK when `text` is valid UTF-8 (no overlong forms, surrogates or code points
+// past U+10FFFF): protobuf string fields such as PoolRequest.op must be, or
+// the server cannot even parse the request. Otherwise InvalidArgument naming
+// `--flag` and the first bad byte's offset and value.
+absl::Status CheckUtf8(absl::string_view flag, absl::string_view text);
 
 // Builds PoolArgs from the flags given; unset flags keep PoolArgs' (that is,
 // PyTorch's) defaults. Only syntax is checked here: whether the values suit

@@ -278,6 +278,19 @@ absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes, int64_t max_elements) {
   absl::StatusOr<int64_t> numel =
       CheckedNumel(*header->shape, *dtype, max_elements, "npy array");
   if (!numel.ok()) return numel.status();
+  // An empty array may still have sizes whose product overflows before the
+  // zero dim (NumPy refuses those, "array is too big"); NumElements over such
+  // a shape would overflow.
+  int64_t running = 1;
+  for (const int64_t d : *header->shape) {
+    if (d == 0) break;
+    if (running > std::numeric_limits<int64_t>::max() / d) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "npy array shape ", ShapeToString(*header->shape),
+          " has too many elements (overflows int64 before its zero dimension)"));
+    }
+    running *= d;
+  }
   const absl::string_view data = bytes.substr(prefix + header_len);
   const size_t want = static_cast<size_t>(*numel) * DTypeSize(*dtype);
   if (data.size() < want) {

@@ -161,6 +161,10 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
   PoolPlan plan;
   plan.op = op;
   plan.args = args;
+  // avg_pool1d takes no divisor_override in PyTorch (the field is ignored,
+  // as the wire contract says of every field an op does not take). Drop it
+  // here so no kernel can apply it: the SIMD path runs 1-d as 2-d with H=1.
+  if (op.kind == PoolKind::kAvg && nd == 1) plan.args.divisor_override.reset();
   plan.dtype = dtype;
   plan.channels_last = args.channels_last;
   plan.batched = rank == nd + 2;

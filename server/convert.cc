@@ -1,5 +1,6 @@
 #include "server/convert.h"
 
+#include <limits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -38,6 +39,23 @@ absl::StatusOr<TensorView> TensorViewFromProto(const v1::Tensor& tensor,
                                         static_cast<size_t>(tensor.shape_size()));
   absl::StatusOr<int64_t> numel = CheckedNumel(shape, *dtype, max_elements, what);
   if (!numel.ok()) return numel.status();
+  if (*numel == 0) {
+    // CheckedNumel answers 0 for any shape with a zero dim, but torch
+    // multiplies the sizes in order and refuses a product that overflows
+    // before it reaches the zero ("Storage size calculation overflowed");
+    // such a shape would also overflow NumElements (undefined behaviour)
+    // wherever the server sizes the response.
+    int64_t running = 1;
+    for (const int64_t d : shape) {
+      if (d == 0) break;
+      if (running > std::numeric_limits<int64_t>::max() / d) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            what, " shape ", ShapeToString(shape),
+            " has too many elements (overflows int64 before its zero dimension)"));
+      }
+      running *= d;
+    }
+  }
   // CheckedNumel guarantees numel * size fits in int64.
   const uint64_t needed = static_cast<uint64_t>(*numel) * DTypeSize(*dtype);
   if (tensor.data().size() != needed) {

@@ -72,6 +72,8 @@ void CheckConcatRequest(const poolcat::v1::ConcatRequest& request) {
 }  // namespace poolcat::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = poolcat::fuzz::SilenceProtobufLogs();
+  (void)quiet;
   poolcat::v1::ConcatRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;  // gRPC refuses these.
   poolcat::fuzz::CheckConcatRequest(request);

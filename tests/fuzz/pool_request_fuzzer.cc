@@ -83,6 +83,8 @@ void CheckPoolRequest(const poolcat::v1::PoolRequest& request) {
 }  // namespace poolcat::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const bool quiet = poolcat::fuzz::SilenceProtobufLogs();
+  (void)quiet;
   poolcat::v1::PoolRequest request;
   if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;  // gRPC refuses these.
   poolcat::fuzz::CheckPoolRequest(request);

@@ -12,11 +12,19 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/tensor.h"
+#include "google/protobuf/stubs/logging.h"
 #include "poolcat/v1/poolcat.pb.h"
 #include "server/convert.h"
 #include "tests/fuzz/fuzz_input.h"
 
 namespace poolcat::fuzz {
+
+// Protobuf logs every non-UTF-8 string it refuses to parse; at fuzzing
+// speed that drowns libFuzzer's own output. Call once per process.
+inline bool SilenceProtobufLogs() {
+  google::protobuf::SetLogHandler(nullptr);
+  return true;
+}
 
 // Small limits keep every accepted case cheap for the reference too.
 inline constexpr int64_t kFuzzMaxElements = int64_t{1} << 14;

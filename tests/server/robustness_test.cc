@@ -8,9 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "core/float16.h"
+#include "core/npy.h"
+#include "core/pool.h"
+#include "core/tensor.h"
 #include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
 #include "poolcat/v1/poolcat.grpc.pb.h"
+#include "server/compute.h"
+#include "server/convert.h"
 #include "server/server.h"
 
 namespace poolcat::server {
@@ -183,6 +189,85 @@ TEST(Robustness, RandomRequestsGetDefiniteAnswersAndTheServerKeepsServing) {
   v1::EchoResponse response;
   grpc::ClientContext context;
   EXPECT_TRUE(stub->Echo(&context, request, &response).ok());
+}
+
+// --- Regressions found by the fuzz targets in tests/fuzz (each input is
+// also kept in tests/fuzz/corpus/<target>/crash-*). --------------------------
+
+// concat_request_fuzzer: an empty tensor whose sizes overflow int64 before
+// its zero dim ([83, 4633647698040324095, ..., 0]) passed validation and
+// then overflowed NumElements (signed overflow, UBSan) while sizing the
+// response. torch refuses such shapes ("Storage size calculation
+// overflowed"); so does the server now, as RESOURCE_EXHAUSTED.
+TEST(FuzzRegression, EmptyShapeOverflowingBeforeItsZeroDimIsResourceExhausted) {
+  v1::ConcatRequest request;
+  v1::Tensor* t = request.add_tensors();
+  t->set_dtype(v1::DTYPE_FLOAT32);
+  for (int64_t d : {int64_t{83}, int64_t{4633647698040324095}, int64_t{2}, int64_t{0}}) {
+    t->add_shape(d);
+  }
+  absl::StatusOr<PreparedConcat> prepared = PrepareConcat(request, Limits{});
+  ASSERT_FALSE(prepared.ok());
+  EXPECT_EQ(prepared.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(prepared.status().message().find("tensors[0] shape [83, 4633647698040324095, 2, 0]"),
+            std::string::npos)
+      << prepared.status();
+  // Sizes whose product stays in range before the zero are a valid empty
+  // tensor, as in torch (torch.empty(0, 2**62, 4)).
+  v1::Tensor ok;
+  ok.set_dtype(v1::DTYPE_FLOAT32);
+  for (int64_t d : {int64_t{0}, int64_t{1} << 62, int64_t{4}}) ok.add_shape(d);
+  absl::StatusOr<TensorView> view = TensorViewFromProto(ok, kDefaultMaxElements, "input");
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->numel(), 0);
+}
+
+// The same shape in a .npy header (the CLI's input) is refused too.
+TEST(FuzzRegression, NpyShapeOverflowingBeforeItsZeroDimIsRefused) {
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (83, 4633647698040324095, 0), }";
+  header.append(64 - (10 + header.size() + 1) % 64, ' ');
+  header += '\n';
+  std::string npy = std::string("\x93NUMPY\x01\x00", 8);
+  npy += static_cast<char>(header.size() & 0xff);
+  npy += static_cast<char>(header.size() >> 8);
+  npy += header;
+  absl::StatusOr<Tensor> parsed = ParseNpy(npy);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kResourceExhausted) << parsed.status();
+  EXPECT_NE(parsed.status().message().find("overflows"), std::string::npos) << parsed.status();
+}
+
+// avg_pool_fuzzer: avg_pool1d has no divisor_override in PyTorch, and the
+// generic kernel ignored it, but the SIMD path (which runs 1-d as 2-d)
+// applied it: a bfloat16 channels-last avg_pool1d with kernel 7 and
+// divisor_override=3 came out 7/3 too large. The plan now drops it.
+TEST(FuzzRegression, AvgPool1dIgnoresDivisorOverrideOnEveryPath) {
+  for (const bool channels_last : {false, true}) {
+    for (const DType dtype : {DType::kBFloat16, DType::kFloat32}) {
+      absl::StatusOr<Tensor> input = Tensor::Empty(dtype, {1, 11, 6});
+      ASSERT_TRUE(input.ok());
+      for (int64_t i = 0; i < input->numel(); ++i) {
+        const float v = static_cast<float>(i % 13) - 4.0f;
+        if (dtype == DType::kBFloat16) {
+          input->data_as<BFloat16>()[i] = FloatToBFloat16(v);
+        } else {
+          input->data_as<float>()[i] = v;
+        }
+      }
+      PoolArgs args;
+      args.kernel_size = {channels_last ? 7 : 3};  // 7: the fuzzer's case
+      args.ceil_mode = true;
+      args.channels_last = channels_last;
+      absl::StatusOr<PoolResult> plain = Pool("avg_pool1d", *input, args);
+      args.divisor_override = 3;
+      absl::StatusOr<PoolResult> overridden = Pool("avg_pool1d", *input, args);
+      ASSERT_TRUE(plain.ok()) << plain.status();
+      ASSERT_TRUE(overridden.ok()) << overridden.status();
+      EXPECT_EQ(plain->output.bytes(), overridden->output.bytes())
+          << "channels_last=" << channels_last << " dtype=" << DTypeName(dtype);
+    }
+  }
 }
 
 }  // namespace
