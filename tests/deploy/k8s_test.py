@@ -123,7 +123,7 @@ def render(kubectl, directory):
 
 def seconds(duration, what):
     """Seconds of an absl duration such as "25s", "5m", "1m30s"."""
-    parts = re.findall(r"(\d+(?:\.\d+)?)(h|m|s|ms)", duration)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
     if not parts or "".join(n + u for n, u in parts) != duration:
         raise ValueError(f"{what}: cannot read duration {duration!r}")
     scale = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
