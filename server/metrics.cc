@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "hwy/targets.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/metric_family.h"
@@ -30,24 +31,18 @@ using Clock = Metrics::Clock;
 constexpr char kPoolCatService[] = "poolcat.v1.PoolCat";
 constexpr int kNumCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTICATED.
 
-// Handling-time buckets in seconds: from a tiny pool (tens of microseconds)
-// to a multi-hundred-MiB round trip (seconds).
-const std::vector<double>& HandlingBuckets() {
-  static const auto* const kBuckets = new std::vector<double>{
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-      0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
-  return *kBuckets;
-}
+// Handling-time bucket bounds in seconds: from a tiny pool (tens of
+// microseconds) to a multi-hundred-MiB round trip (seconds).
+constexpr double kHandlingBounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                      0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                      1,      2.5,     5,      10};
 
-// Op and stage buckets start lower: a tiny kernel or decode takes a few
+// Op and stage bounds start lower: a tiny kernel or decode takes a few
 // microseconds.
-const std::vector<double>& StageBuckets() {
-  static const auto* const kBuckets = new std::vector<double>{
-      0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
-      0.001,    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,
-      0.25,     0.5,     1,        2.5,     5,      10};
-  return *kBuckets;
-}
+constexpr double kStageBounds[] = {0.000005, 0.00001, 0.000025, 0.00005, 0.0001,
+                                   0.00025,  0.0005,  0.001,    0.0025,  0.005,
+                                   0.01,     0.025,   0.05,     0.1,     0.25,
+                                   0.5,      1,       2.5,      5,       10};
 
 prometheus::MetricFamily OneSample(std::string name, std::string help,
                                    prometheus::MetricType type, double value) {
@@ -395,7 +390,9 @@ namespace {
 
 constexpr int kNumShards = 16;    // Threads beyond it share shards.
 constexpr int kMaxMethods = 7;    // AddMethod calls in the constructor.
-constexpr size_t kMaxBuckets = 21;  // StageBuckets() and +Inf.
+// Cells per histogram: the most bounds, and +Inf.
+constexpr size_t kMaxBuckets = std::size(kStageBounds) + 1;
+static_assert(std::size(kHandlingBounds) + 1 <= kMaxBuckets);
 
 // One histogram's cells: per-bucket counts (not cumulative) and the sum in
 // nanoseconds.
@@ -408,7 +405,7 @@ void Add(std::atomic<uint64_t>& cell, uint64_t n = 1) {
   cell.fetch_add(n, std::memory_order_relaxed);
 }
 
-void Observe(HistogramCells& cells, const std::vector<double>& bounds, double seconds) {
+void Observe(HistogramCells& cells, absl::Span<const double> bounds, double seconds) {
   // Bucket i counts values in (bounds[i-1], bounds[i]]; the last is +Inf.
   size_t i = 0;
   while (i < bounds.size() && seconds > bounds[i]) ++i;
@@ -478,7 +475,7 @@ class Metrics::HotFamilies : public prometheus::Collectable {
       AddCounter(&received, labels,
                  Sum([&](const Shard& s) { return &cells(s).msg_received; }));
       AddCounter(&sent, labels, Sum([&](const Shard& s) { return &cells(s).msg_sent; }));
-      AddHistogram(&seconds, labels, HandlingBuckets(),
+      AddHistogram(&seconds, labels, kHandlingBounds,
                    [&](const Shard& s) { return &cells(s).seconds; });
       for (int code = 0; code < kNumCodes; ++code) {
         Labels with_code = labels;
@@ -497,7 +494,7 @@ class Metrics::HotFamilies : public prometheus::Collectable {
     for (OpId op = 0; op < kNumOps; ++op) {
       const std::string name = OpName(op);
       if (name.empty()) continue;
-      AddHistogram(&ops, {{"op", name}}, StageBuckets(),
+      AddHistogram(&ops, {{"op", name}}, kStageBounds,
                    [&](const Shard& s) { return &s.op_seconds[op]; });
     }
     auto stages = Family("poolcat_stage_seconds",
@@ -506,7 +503,7 @@ class Metrics::HotFamilies : public prometheus::Collectable {
                          MetricType::Histogram);
     for (int stage = 0; stage < kNumStages; ++stage) {
       AddHistogram(&stages, {{"stage", std::string(StageName(static_cast<Stage>(stage)))}},
-                   StageBuckets(), [&](const Shard& s) { return &s.stage_seconds[stage]; });
+                   kStageBounds, [&](const Shard& s) { return &s.stage_seconds[stage]; });
     }
     auto rejected = Family("poolcat_rejected_total",
                            "Calls refused before computing, by reason: too_large, "
@@ -570,7 +567,7 @@ class Metrics::HotFamilies : public prometheus::Collectable {
 
   template <typename CellsOf>
   void AddHistogram(prometheus::MetricFamily* family, Labels labels,
-                    const std::vector<double>& bounds, CellsOf cells_of) const {
+                    absl::Span<const double> bounds, CellsOf cells_of) const {
     prometheus::ClientMetric metric;
     metric.label = std::move(labels);
     prometheus::ClientMetric::Histogram& histogram = metric.histogram;
@@ -686,21 +683,21 @@ void Metrics::MessageSent(const MethodSeries& series) {
 void Metrics::RpcHandled(const MethodSeries& series, grpc::StatusCode code, double seconds) {
   if (!recording_) return;
   Shard::MethodCells& cells = ThisThreadShard().methods[series.index];
-  Observe(cells.seconds, HandlingBuckets(), seconds);
+  Observe(cells.seconds, kHandlingBounds, seconds);
   const int i = static_cast<int>(code);
   Add(cells.handled[i >= 0 && i < kNumCodes ? i : static_cast<int>(grpc::StatusCode::UNKNOWN)]);
 }
 
 void Metrics::ObserveStage(Stage stage, double seconds) {
   if (recording_) {
-    Observe(ThisThreadShard().stage_seconds[static_cast<int>(stage)], StageBuckets(), seconds);
+    Observe(ThisThreadShard().stage_seconds[static_cast<int>(stage)], kStageBounds, seconds);
   }
 }
 
 void Metrics::ObserveOp(OpId op, double seconds) {
   // lp_pool3d's index exists but is never observed (no such op).
   if (recording_ && op >= 0 && op < kNumOps) {
-    Observe(ThisThreadShard().op_seconds[op], StageBuckets(), seconds);
+    Observe(ThisThreadShard().op_seconds[op], kStageBounds, seconds);
   }
 }
 
