@@ -29,7 +29,9 @@
 //   poolcat_rejected_total{reason}  calls refused before computing; reason:
 //       too_large (a tensor or the response over a limit), over_concurrency
 //       (--max_concurrent computations already admitted), invalid (a bad
-//       or undecodable request)
+//       or undecodable request). A request over --max_message_bytes is
+//       refused by gRPC's transport before any interceptor sees it: it is
+//       in no metric.
 //   poolcat_compute_threads  OpenMP threads of the compute pool
 //   poolcat_max_concurrent_computations  the --max_concurrent cap
 //   poolcat_buffer_pool_bytes  tensor buffers kept for reuse (message pools)
@@ -49,7 +51,6 @@
 #ifndef POOLCAT_SERVER_METRICS_H_
 #define POOLCAT_SERVER_METRICS_H_
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
