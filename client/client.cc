@@ -39,8 +39,11 @@ std::string JsonDuration(absl::Duration d) {
   return absl::StrFormat("%.9fs", absl::ToDoubleSeconds(d));
 }
 
-bool IsMultiAddressTarget(absl::string_view target) {
-  return absl::StrContains(target, ',');
+// Targets that may stand for several servers: an address list, or an
+// explicit dns: name (a Kubernetes headless Service resolves to every pod).
+// Calls should spread over all of them rather than pin one connection.
+bool IsBalancedTarget(absl::string_view target) {
+  return absl::StrContains(target, ',') || absl::StartsWith(target, "dns:");
 }
 
 // grpc.health.v1 has no generated C++ stub in Debian's gRPC packages, and
@@ -137,7 +140,7 @@ absl::string_view ServingStatusName(ServingStatus status) {
 std::string ServiceConfigJson(const ClientOptions& options) {
   std::string lb = options.load_balancing_policy;
   if (lb.empty()) {
-    lb = IsMultiAddressTarget(options.target) ? "round_robin" : "pick_first";
+    lb = IsBalancedTarget(options.target) ? "round_robin" : "pick_first";
   }
   std::string config =
       absl::StrCat(R"({"loadBalancingConfig":[{")", lb, R"(":{}}])");

@@ -88,7 +88,8 @@ struct ClientOptions {
   // connections of its own (e.g. to load a server from many connections).
   bool own_connection = false;
   // gRPC load-balancing policy. Empty picks round_robin for a target that
-  // lists several addresses (so calls spread over all of them) and
+  // lists several addresses or is an explicit dns: name, e.g.
+  // dns:///poolcat-headless:50051 (so calls spread over every address), and
   // pick_first otherwise.
   std::string load_balancing_policy;
 };

@@ -194,9 +194,11 @@ TEST(FormatTensor, SummarisesPastAThousandElements) {
   EXPECT_EQ(s, "tensor([1., 1., 1.,  ..., 1., 1., 1.])");
 }
 
-TEST(ServiceConfigJson, RoundRobinOnlyForMultiAddressTargets) {
+TEST(ServiceConfigJson, RoundRobinForAddressListsAndDnsTargets) {
   ClientOptions options;
   options.target = "ipv4:127.0.0.1:5001,127.0.0.1:5002";
+  EXPECT_THAT(ServiceConfigJson(options), HasSubstr(R"({"round_robin":{}})"));
+  options.target = "dns:///poolcat-headless.default.svc:50051";
   EXPECT_THAT(ServiceConfigJson(options), HasSubstr(R"({"round_robin":{}})"));
   options.target = "localhost:50051";
   EXPECT_THAT(ServiceConfigJson(options), HasSubstr(R"({"pick_first":{}})"));
