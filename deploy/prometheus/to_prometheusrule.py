@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes deploy/kubernetes/prometheusrule.yaml from deploy/prometheus/alerts.yml.
+"""Writes deploy/k8s/overlays/monitoring/prometheusrule.yaml from deploy/prometheus/alerts.yml.
 
 The recording and alerting rules live in one place (alerts.yml, loaded as is
 by the compose Prometheus); Kubernetes with the Prometheus Operator needs them
@@ -14,7 +14,7 @@ import yaml
 
 HERE = pathlib.Path(__file__).resolve().parent
 SOURCE = HERE / "alerts.yml"
-TARGET = HERE.parent / "kubernetes" / "prometheusrule.yaml"
+TARGET = HERE.parent / "k8s" / "overlays" / "monitoring" / "prometheusrule.yaml"
 HEADER = (
     "# The rules of deploy/prometheus/alerts.yml as a Prometheus Operator\n"
     "# PrometheusRule. Generated from that file; keep the two in step:\n"
