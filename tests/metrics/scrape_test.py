@@ -33,8 +33,8 @@ RPC_TIMEOUT = 300  # seconds; bounds every call so a hang fails the test
 PATIENCE = 120  # seconds a polled condition may take on a loaded machine
 POOLCAT = "poolcat.v1.PoolCat"
 HEALTH = "grpc.health.v1.Health"
-MAX_ELEMENTS = 300000
-MAX_MESSAGE_BYTES = 1536 * 1024
+MAX_ELEMENTS = 4000000
+MAX_MESSAGE_BYTES = 24 << 20
 
 # gRPC codes as go-grpc-prometheus spells grpc_code.
 GO_CODE = {
@@ -164,26 +164,27 @@ class MixOfCalls(unittest.TestCase):
 
         # Too large: an input over --max_elements, a cat output over it, a
         # response over --max_message_bytes (adaptive pooling upsamples:
-        # 160000 outputs and their int64 indices, 1.9 MB).
+        # 2.56M outputs and their int64 indices, 30 MB).
         for _ in range(2):
-            cls.call("Pool", pb2.PoolRequest(op="max_pool2d", input=tensor((1, 1, 600, 600)),
+            cls.call("Pool", pb2.PoolRequest(op="max_pool2d", input=tensor((1, 1, 2100, 2100)),
                                              kernel_size=[2]),
                      reason="too_large", expect=grpc.StatusCode.RESOURCE_EXHAUSTED)
-        cls.call("Concat", pb2.ConcatRequest(tensors=[tensor((1, 150001)), tensor((1, 150001))],
-                                             dim=1),
+        half = tensor((1, MAX_ELEMENTS // 2 + 1))
+        cls.call("Concat", pb2.ConcatRequest(tensors=[half, half], dim=1),
                  reason="too_large", expect=grpc.StatusCode.RESOURCE_EXHAUSTED)
         cls.call("Pool", pb2.PoolRequest(op="adaptive_max_pool2d", input=tensor((1, 1, 8, 8)),
-                                         output_size=[400], return_indices=True),
+                                         output_size=[1600], return_indices=True),
                  reason="too_large", expect=grpc.StatusCode.RESOURCE_EXHAUSTED)
 
         # Over the concurrency cap: while a slow computation holds the only
         # slot, tiny calls are refused. Should the slow one finish first (a
-        # very fast machine), the tiny call succeeds, is tallied as such and
-        # the round is repeated.
-        slow = pb2.PoolRequest(op="avg_pool3d", input=tensor((1, 1, 64, 64, 64)),
-                               kernel_size=[21], stride=[1])
+        # much faster machine or kernel), the tiny calls succeed, are tallied
+        # as such, and the round is repeated with four times the work (0.4 s,
+        # 1.7 s, 6.5 s here).
         refused = 0
-        for _ in range(3):
+        for channels in (1, 4, 15):
+            slow = pb2.PoolRequest(op="avg_pool3d", input=tensor((1, channels, 64, 64, 64)),
+                                   kernel_size=[21], stride=[1])
             future = cls.stub.Pool.future(slow, timeout=RPC_TIMEOUT)
             deadline = time.monotonic() + PATIENCE
             while not future.done() and time.monotonic() < deadline:
