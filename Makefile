@@ -13,9 +13,10 @@ DEB_PACKAGES := \
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libhwy-dev libcli11-dev libdnnl-dev prometheus \
   podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs docker-compose python3-yaml \
-  python3-torch python3-numpy python3-grpcio python3-protobuf python3-grpc-tools
+  python3-torch python3-numpy python3-grpcio python3-protobuf python3-grpc-tools \
+  clang libclang-rt-14-dev libomp-14-dev
 
-.PHONY: all deps build test test-sanitize run bench clean format
+.PHONY: all deps build test test-sanitize test-fuzz fuzz fuzz-build tsan run bench clean format
 
 all: build
 
@@ -47,18 +48,66 @@ $(BUILD_DIR)/build.ninja:
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# Every test (the 60 s load test included), then every test but the load
+# test again under ASan + UBSan, then every fuzz target over its corpus plus
+# a short fuzzing run (see tests/RELIABILITY.md).
 test: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900
+	$(MAKE) test-sanitize
+	$(MAKE) test-fuzz
 
-# Every test again with AddressSanitizer + UndefinedBehaviorSanitizer (CI runs
-# this after `make test`). Benchmarks are left out; they prove nothing here.
+# Every test again with AddressSanitizer + UndefinedBehaviorSanitizer
+# (-fno-sanitize-recover: any finding fails its test). Benchmarks are left
+# out; they prove nothing here, and so is the load test (label load), which
+# ran once in the normal build.
 SANITIZE_DIR ?= build-sanitize
 test-sanitize: deps
 	cmake -S . -B $(SANITIZE_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DPOOLCAT_SANITIZE=ON -DPOOLCAT_BUILD_BENCH=OFF
 	cmake --build $(SANITIZE_DIR) -j $(JOBS)
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  ctest --test-dir $(SANITIZE_DIR) --output-on-failure -j $(JOBS) --timeout 1800
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(SANITIZE_DIR) --output-on-failure -j $(JOBS) --timeout 1800 -LE '^load$$'
+
+# libFuzzer targets (clang, ASan + UBSan) in their own build directory.
+# test-fuzz: each target over tests/fuzz/corpus/<target>, then fuzzing for
+# FUZZ_TEST_SECONDS each. fuzz: each target for FUZZ_SECONDS; new inputs go
+# to $(FUZZ_DIR)/fuzz-work/<target>, crashes too (as crash-*).
+FUZZ_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TEST_SECONDS ?= 3
+FUZZ_TARGETS := $(notdir $(wildcard tests/fuzz/corpus/*))
+fuzz-build: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPOOLCAT_SANITIZE=ON -DPOOLCAT_FUZZ=ON -DPOOLCAT_BUILD_BENCH=OFF \
+	  -DPOOLCAT_FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS)
+	cmake --build $(FUZZ_DIR) --target poolcat_fuzzers -j $(JOBS)
+
+test-fuzz: fuzz-build
+	ctest --test-dir $(FUZZ_DIR) -L '^fuzz$$' --output-on-failure -j $(JOBS) --timeout 600
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "== $$t: $(FUZZ_SECONDS) s"; \
+	  tests/fuzz/run_fuzzer.sh $(FUZZ_DIR)/bin/$$t tests/fuzz/corpus/$$t \
+	    $(FUZZ_DIR)/fuzz-work/$$t $(FUZZ_SECONDS) || exit 1; \
+	done
+
+# The concurrency tests under ThreadSanitizer. libgomp (OpenMP) is not
+# TSan-instrumented, so its barriers are invisible to TSan: the servers run
+# with one compute thread (POOLCAT_THREADS=1, OMP_NUM_THREADS=1) and
+# tests/reliability/tsan.supp silences what happens on OpenMP's own threads
+# (see tests/RELIABILITY.md).
+TSAN_DIR ?= build-tsan
+TSAN_TARGETS := poolcat-server poolcat poolcat_server_test reliability_faults_test \
+  integration_client_test
+TSAN_TESTS := ^(server\.|reliability\.faults\.|integration\.(Traffic|Shutdown|ErrorLimits)\.)
+tsan: deps
+	cmake -S . -B $(TSAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DPOOLCAT_TSAN=ON -DPOOLCAT_BUILD_BENCH=OFF
+	cmake --build $(TSAN_DIR) --target $(TSAN_TARGETS) -j $(JOBS)
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/reliability/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+	  POOLCAT_THREADS=1 OMP_NUM_THREADS=1 \
+	  ctest --test-dir $(TSAN_DIR) -R '$(TSAN_TESTS)' --output-on-failure -j $(JOBS) --timeout 1800
 
 # The poolcat-server image (deploy/Dockerfile) with podman, or docker where
 # that is what works. Nothing is pulled: a missing debian:bookworm-slim base
