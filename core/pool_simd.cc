@@ -1038,6 +1038,9 @@ void GlobalAvgCL(const GlobalJob& job, int64_t i0, int64_t i1) {
 // Lanes of the 8-wide descriptor GlobalAvgCF needs (fewer on SSE4).
 int64_t CappedEightLanes() { return static_cast<int64_t>(hn::Lanes(hn::CappedTag<float, 8>())); }
 
+// Name of the target this copy of the kernels was compiled for.
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE
 }  // namespace poolcat::simd::internal
@@ -1063,6 +1066,7 @@ HWY_EXPORT(AvgPoolCL);
 HWY_EXPORT(GlobalAvgCF);
 HWY_EXPORT(GlobalAvgCL);
 HWY_EXPORT(CappedEightLanes);
+HWY_EXPORT(TargetName);
 
 namespace {
 
@@ -1189,6 +1193,8 @@ std::vector<float> AvgDivisors(const PoolPlan& plan, const Pool2dJob& job) {
 }  // namespace internal
 
 void SetFastPathsEnabledForTest(bool enabled) { internal::g_enabled.store(enabled); }
+
+const char* DispatchedTargetName() { return HWY_DYNAMIC_DISPATCH(internal::TargetName)(); }
 
 bool TryMaxPool(const PoolPlan& plan, const TensorView& input,
                 const MutableTensorView& output,

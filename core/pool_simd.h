@@ -49,6 +49,11 @@ bool TryAdaptiveAvgPool(const PoolPlan& plan, const TensorView& input,
                         const MutableTensorView& output,
                         const ExecOptions& exec);
 
+// The instruction set the kernels run with on this CPU, as Highway names
+// it ("AVX3", "AVX2", "SSE4", "EMU128"...): the best one both compiled in
+// and supported (or the one left by hwy::SetSupportedTargetsForTest).
+const char* DispatchedTargetName();
+
 // Test hook: with false, every Try* function returns false, so RunPool runs
 // the generic kernels (the reference the fast paths are compared with).
 // Process-wide; not for use while other threads run pooling ops.

@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
-#include "hwy/targets.h"
+#include "core/pool_simd.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/metric_family.h"
 
@@ -358,13 +358,7 @@ std::string OpName(OpId op) {
   return ParsePoolOp(name).ok() ? name : "";
 }
 
-std::string SimdTargetName() {
-  // Highway dispatches to the best target that is both compiled in and
-  // supported by the CPU: the lowest bit of that set. The core's kernels
-  // are compiled with Highway's default targets, as this file is.
-  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
-  return targets.empty() ? "none" : hwy::TargetName(targets.front());
-}
+std::string SimdTargetName() { return simd::DispatchedTargetName(); }
 
 std::pair<std::string, std::string> SplitFullMethod(absl::string_view full_method) {
   if (!full_method.empty() && full_method.front() == '/') full_method.remove_prefix(1);

@@ -557,6 +557,19 @@ TEST(SimdPool, RandomConfigurationsMatchGenericOnEveryTarget) {
   });
 }
 
+// DispatchedTargetName reports the target the kernels really run with,
+// including one chosen by SetSupportedTargetsForTest; the best by default.
+TEST(SimdPool, DispatchedTargetNameIsTheTargetInUse) {
+  const std::vector<int64_t> targets = hwy::SupportedAndGeneratedTargets();
+  ASSERT_FALSE(targets.empty());
+  for (int64_t target : targets) {
+    hwy::SetSupportedTargetsForTest(target);
+    EXPECT_STREQ(simd::DispatchedTargetName(), hwy::TargetName(target));
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_STREQ(simd::DispatchedTargetName(), hwy::TargetName(targets.front()));
+}
+
 TEST(SimdPool, DeclinesWhatItDoesNotHandle) {
   const std::vector<int64_t> shape = {1, 2, 8, 8};
   std::vector<float> data(128, 1.0f);
