@@ -90,8 +90,10 @@ TEST(Overload, SurplusPastMaxConcurrentIsResourceExhaustedAndTheServerRecovers) 
   std::vector<std::unique_ptr<Cancellation>> stops;
   std::vector<absl::Status> slow_status(kMaxConcurrent);
   std::vector<std::thread> holders;
+  // All made before any thread starts: a push_back could move the vector
+  // under a running thread (ThreadSanitizer caught exactly that).
+  for (int i = 0; i < kMaxConcurrent; ++i) stops.push_back(std::make_unique<Cancellation>());
   for (int i = 0; i < kMaxConcurrent; ++i) {
-    stops.push_back(std::make_unique<Cancellation>());
     holders.emplace_back([&, i] {
       CallOptions call;
       call.cancellation = stops[static_cast<size_t>(i)].get();
