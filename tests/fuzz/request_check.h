@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 #include "core/tensor.h"
 #include "google/protobuf/stubs/logging.h"
 #include "poolcat/v1/poolcat.pb.h"
@@ -51,6 +52,18 @@ inline Tensor TensorFromResponse(const poolcat::v1::Tensor& wire, const std::str
       absl::string_view(static_cast<const char*>(view->data), view->nbytes()));
   FUZZ_CHECK(t.ok(), t.status().ToString());
   return std::move(*t);
+}
+
+// tests/reference REQUIRES small sizes (it multiplies them without
+// overflow checks): an empty tensor may still have huge non-zero dims.
+inline bool SmallForReference(absl::Span<const int64_t> shape) {
+  int64_t product = 1;
+  for (const int64_t d : shape) {
+    if (d == 0) continue;
+    if (d > kFuzzMaxElements || product > kFuzzMaxElements / d) return false;
+    product *= d;
+  }
+  return true;
 }
 
 inline Tensor TensorFromView(const TensorView& view) {
