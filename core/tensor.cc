@@ -36,8 +36,14 @@ absl::StatusOr<int64_t> CheckedNumel(absl::Span<const int64_t> shape,
                        shape[i], " in shape ", ShapeToString(shape)));
     }
   }
+  // As torch sizes storage: the running product of the dimensions, in
+  // order, must not overflow, even when a later dimension is 0 (torch
+  // refuses [2^62, 4, 0] with "Storage size calculation overflowed").
   for (int64_t d : shape) {
-    if (d == 0) return int64_t{0};
+    if (d == 0) {
+      if (overflow) break;
+      return int64_t{0};
+    }
     if (numel > std::numeric_limits<int64_t>::max() / d) overflow = true;
     if (!overflow) numel *= d;
   }
@@ -59,6 +65,11 @@ std::string ShapeToString(absl::Span<const int64_t> shape) {
 }
 
 int64_t NumElements(absl::Span<const int64_t> shape) {
+  // A zero anywhere makes the product 0 without multiplying the others,
+  // which could overflow (their product is only checked up to the zero).
+  for (int64_t d : shape) {
+    if (d == 0) return 0;
+  }
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;

@@ -141,6 +141,23 @@ TEST(CheckedNumel, ZeroSizedDimensionMakesHugeShapesEmpty) {
   EXPECT_EQ(*n, 0);
 }
 
+TEST(CheckedNumel, RejectsProductOverflowingBeforeItsZeroDimension) {
+  // torch refuses torch.empty(2**62, 4, 0) ("Storage size calculation
+  // overflowed"): the running product overflows before the zero.
+  const std::vector<int64_t> shape = {int64_t{1} << 62, 4, 0};
+  absl::StatusOr<int64_t> n = CheckedNumel(shape, DType::kFloat32, 1, "input");
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(n.status().message(), HasSubstr("input shape [4611686018427387904, 4, 0]"));
+}
+
+TEST(NumElements, IsZeroWithoutMultiplyingWhenAnyDimensionIsZero) {
+  // Shapes that fail CheckedNumel must not make NumElements overflow (UB)
+  // where a caller sizes them before validating.
+  EXPECT_EQ(NumElements({int64_t{1} << 62, 4, 0}), 0);
+  EXPECT_EQ(NumElements({83, 4633647698040324095, 2, 0}), 0);
+  EXPECT_EQ(NumElements({2, 3, 4}), 24);
+}
+
 TEST(Tensor, DefaultIsEmptyOneDimensionalFloat) {
   Tensor t;
   EXPECT_EQ(t.dtype(), DType::kFloat32);
