@@ -69,17 +69,20 @@ test-sanitize: deps
 	  ctest --test-dir $(SANITIZE_DIR) --output-on-failure -j $(JOBS) --timeout 1800 -LE '^load$$'
 
 # libFuzzer targets (clang, ASan + UBSan) in their own build directory.
-# test-fuzz: each target over tests/fuzz/corpus/<target>, then fuzzing for
-# FUZZ_TEST_SECONDS each. fuzz: each target for FUZZ_SECONDS; new inputs go
-# to $(FUZZ_DIR)/fuzz-work/<target>, crashes too (as crash-*).
+# test-fuzz: each target over tests/fuzz/corpus/<target>, then FUZZ_TEST_RUNS
+# fuzzing runs each from a fresh work directory and a fixed seed (a count,
+# not a time, so every machine runs the same inputs; FUZZ_TEST_SECONDS only
+# caps a pathological slowdown). fuzz: each target for FUZZ_SECONDS; new
+# inputs go to $(FUZZ_DIR)/fuzz-work/<target>, crashes too (as crash-*).
 FUZZ_DIR ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TEST_SECONDS ?= 3
+FUZZ_TEST_RUNS ?= 20000
+FUZZ_TEST_SECONDS ?= 300
 FUZZ_TARGETS := $(notdir $(wildcard tests/fuzz/corpus/*))
 fuzz-build: deps
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DPOOLCAT_SANITIZE=ON -DPOOLCAT_FUZZ=ON -DPOOLCAT_BUILD_BENCH=OFF \
-	  -DPOOLCAT_FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS)
+	  -DPOOLCAT_FUZZ_TEST_SECONDS=$(FUZZ_TEST_SECONDS) -DPOOLCAT_FUZZ_TEST_RUNS=$(FUZZ_TEST_RUNS)
 	cmake --build $(FUZZ_DIR) --target poolcat_fuzzers -j $(JOBS)
 
 test-fuzz: fuzz-build

@@ -9,6 +9,8 @@
 set -eu
 fuzzer=$1 corpus=$2 work=$3 seconds=$4
 shift 4
+# A fresh work directory makes a run repeatable (ctest sets this).
+if [ "${POOLCAT_FUZZ_FRESH_WORK:-0}" = 1 ]; then rm -rf "$work"; fi
 mkdir -p "$work"
 # -rss_limit_mb and -timeout turn a memory blow-up or a hang into a failure.
 exec "$fuzzer" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
