@@ -11,7 +11,7 @@ DEB_PACKAGES := \
   build-essential cmake ninja-build pkg-config git openssl \
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  libhwy-dev libcli11-dev libdnnl-dev prometheus \
+  libhwy-dev libcli11-dev libdnnl-dev ocl-icd-opencl-dev prometheus \
   podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs docker-compose python3-yaml \
   python3-torch python3-numpy python3-grpcio python3-protobuf python3-grpc-tools \
   clang libclang-rt-14-dev libomp-14-dev
