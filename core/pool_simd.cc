@@ -173,6 +173,10 @@ HWY_INLINE V MaxStep(V best, V v) {
 #endif
 }
 
+#ifndef POOLCAT_UNROLL
+#define POOLCAT_UNROLL _Pragma("GCC unroll 16")
+#endif
+
 // Channels-first input is read once, row after row, plane after plane:
 // keep the row kPrefetchRows ahead in flight. Past the plane's end this is
 // the next plane (the next unit's data); past the tensor's end a prefetch
@@ -811,7 +815,144 @@ void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
+#if !HWY_MEM_OPS_MIGHT_FAULT
+// Channels-first float32 avg_pool with stride 1 read straight from the
+// input, no scratch rows: zeroing masked loads stand in for the +0.0
+// padding (masked-off lanes never fault on this target), so no row is
+// copied or bounds-checked. Windows up to kMaxDirectTaps wide and high.
+constexpr int64_t kMaxDirectTaps = 8;
+// Most (vector, tap) load masks precomputed per call: rows up to 32
+// vectors for 8 taps; wider rows take the scratch-row kernel.
+constexpr int64_t kMaxDirectMasks = 256;
+
+// K vectors of outputs at x of R output rows: R == 2 is a pair of rows
+// whose windows are whole (rows [r0, r0 + kh] feed the first kh rows to the
+// upper output and the last kh to the lower), R == 1 one row whose clipped
+// window is rows [r0, r0 + rows). Each lane adds its window in row-major
+// order from +0.0, as the scratch kernel does. `masks` holds the K * kw
+// load masks of this group, or is null when every load is inside the row.
+template <int K, int R, int KH, int KW>
+HWY_INLINE void AvgDirectBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRICT plane,
+                               int64_t r0, int64_t rows, int64_t x,
+                               const hn::Mask<DF>* HWY_RESTRICT masks,
+                               const float* const* div, float* const* out) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t kh = KH != 0 ? KH : job.kh;
+  const int64_t kw = KW != 0 ? KW : job.kw;
+  hn::Vec<DF> sum[R][K];
+  for (int q = 0; q < R; ++q) {
+    for (int k = 0; k < K; ++k) sum[q][k] = hn::Zero(d);
+  }
+  const int64_t count = R == 2 ? kh + 1 : rows;
+  // The sums must stay in registers: fully unrolled loops index them with
+  // constants (GCC otherwise keeps the array on the stack).
+  POOLCAT_UNROLL
+  for (int64_t i = 0; i < count; ++i) {
+    const float* p = plane + (r0 + i) * job.iw + x - job.pw;
+    POOLCAT_UNROLL
+    for (int64_t j = 0; j < kw; ++j) {
+      POOLCAT_UNROLL
+      for (int k = 0; k < K; ++k) {
+        const hn::Vec<DF> v = masks != nullptr ? hn::MaskedLoad(masks[k * kw + j], d, p + k * n + j)
+                                               : hn::LoadU(d, p + k * n + j);
+        if (R == 1 || i < kh) sum[0][k] = sum[0][k] + v;
+        if (R == 2 && i >= 1) sum[R - 1][k] = sum[R - 1][k] + v;
+      }
+    }
+  }
+  for (int q = 0; q < R; ++q) {
+    for (int k = 0; k < K; ++k) {
+      const int64_t at = x + k * n;
+      const hn::Vec<DF> quotient = sum[q][k] / hn::LoadU(d, div[q] + at);
+      StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, job.ow - at, out[q] + at);
+    }
+  }
+}
+
+// One output row or pair of rows, every vector of it, in groups of up to
+// four vectors.
+template <int R, int KH, int KW>
+HWY_INLINE void AvgDirectRows(DF d, const Pool2dJob& job, const float* HWY_RESTRICT plane,
+                              int64_t r0, int64_t rows, const hn::Mask<DF>* masks,
+                              const bool* group_masked, const float* const* div,
+                              float* const* out) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t kw = KW != 0 ? KW : job.kw;
+  int64_t g = 0;
+  for (int64_t x = 0; x < job.ow; x += 4 * n, ++g) {
+    const hn::Mask<DF>* m = group_masked[g] ? masks + (x / n) * kw : nullptr;
+    switch (std::min<int64_t>(4, (job.ow - x + n - 1) / n)) {
+      case 4: AvgDirectBlock<4, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out); break;
+      case 3: AvgDirectBlock<3, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out); break;
+      case 2: AvgDirectBlock<2, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out); break;
+      default: AvgDirectBlock<1, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out); break;
+    }
+  }
+}
+
+template <int KH, int KW>
+void AvgPoolCFDirect(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  const DF d;
+  const hn::RebindToSigned<DF> di;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t kh = KH != 0 ? KH : job.kh;
+  const int64_t kw = KW != 0 ? KW : job.kw;
+  const int64_t vectors = (job.ow + n - 1) / n;
+  // masks[v * kw + j]: lanes of vector v whose tap j lies inside the row.
+  hn::Mask<DF> masks[kMaxDirectMasks];
+  bool group_masked[kMaxDirectMasks];
+  for (int64_t v = 0; v < vectors; ++v) {
+    for (int64_t j = 0; j < kw; ++j) {
+      const auto col = hn::Iota(di, static_cast<int32_t>(v * n + j - job.pw));
+      masks[v * kw + j] = hn::RebindMask(
+          d, hn::And(col > hn::Set(di, -1), hn::Set(di, static_cast<int32_t>(job.iw)) > col));
+    }
+  }
+  for (int64_t x = 0, g = 0; x < job.ow; x += 4 * n, ++g) {
+    const int64_t last = std::min(x + 4 * n, vectors * n) - 1 + kw - 1 - job.pw;
+    group_masked[g] = x - job.pw < 0 || last >= job.iw;
+  }
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t plane = u / job.bands;
+    const int64_t y0 = (u % job.bands) * job.band;
+    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
+    const float* ip = static_cast<const float*>(job.in) + plane * job.ih * job.iw;
+    float* op = static_cast<float*>(job.out) + plane * job.oh * job.ow;
+    for (int64_t y = y0; y < y1;) {
+      const int64_t top = y - job.ph;  // first row of a whole window
+      const float* div[2] = {job.divisors + y * job.ow, job.divisors + (y + 1) * job.ow};
+      float* orow[2] = {op + y * job.ow, op + (y + 1) * job.ow};
+      if (y + 1 < y1 && top >= 0 && top + 1 + kh <= job.ih) {
+        AvgDirectRows<2, KH, KW>(d, job, ip, top, kh + 1, masks, group_masked, div, orow);
+        y += 2;
+      } else {
+        const Range win = Window(y, 1, job.ph, kh, job.ih);
+        const int64_t rows = win.end > win.begin ? win.end - win.begin : 0;
+        AvgDirectRows<1, KH, KW>(d, job, ip, win.begin, rows, masks, group_masked, div, orow);
+        y += 1;
+      }
+    }
+  }
+}
+
+// Whether AvgPoolCFDirect takes the job.
+bool UsesAvgDirect(const Pool2dJob& job) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(DF()));
+  return job.elem == ElemType::kFloat32 && job.sw == 1 && job.sh == 1 &&
+         job.kw <= kMaxDirectTaps && job.kh <= kMaxDirectTaps &&
+         (job.ow + n - 1) / n * job.kw <= kMaxDirectMasks;
+}
+#endif  // !HWY_MEM_OPS_MIGHT_FAULT
+
 void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
+#if !HWY_MEM_OPS_MIGHT_FAULT
+  if (UsesAvgDirect(job)) {
+    if (job.kh == 3 && job.kw == 3) return AvgPoolCFDirect<3, 3>(job, u0, u1);
+    if (job.kh == 2 && job.kw == 2) return AvgPoolCFDirect<2, 2>(job, u0, u1);
+    if (job.kh == 5 && job.kw == 5) return AvgPoolCFDirect<5, 5>(job, u0, u1);
+    return AvgPoolCFDirect<0, 0>(job, u0, u1);
+  }
+#endif
   switch (job.elem) {
     case ElemType::kFloat32: return AvgPoolCFT<float>(job, u0, u1);
     case ElemType::kBFloat16: return AvgPoolCFT<BFloat16>(job, u0, u1);

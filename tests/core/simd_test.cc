@@ -333,6 +333,40 @@ TEST(SimdPool, AvgPool2dMatchesGenericOnEveryTarget) {
   });
 }
 
+// Stride-1 channels-first avg_pool reads the input in place on AVX-512
+// (masked loads instead of padded copies): rows of several groups of four
+// vectors, with masked and unmasked groups and short last groups, windows at
+// and past the size it takes (8 taps), rectangular ones, and rows too wide
+// for its mask table.
+TEST(SimdPool, AvgPoolStride1WideRowsMatchGeneric) {
+  ForEachTarget([] {
+    uint32_t seed = 700;
+    const std::vector<std::vector<int64_t>> kernels = {{3, 3}, {2, 4}, {5, 5}, {7, 7}, {8, 8},
+                                                       {9, 9}, {1, 6}};
+    for (const std::vector<int64_t>& k : kernels) {
+      for (int64_t w : {int64_t{64}, int64_t{65}, int64_t{100}, int64_t{150}, int64_t{1400}}) {
+        for (bool pad : {false, true}) {
+          for (bool ceil : {false, true}) {
+            Case c;
+            c.op = {PoolKind::kAvg, 2};
+            c.shape = Shape(2, 2, 11, w, false);
+            c.args.kernel_size = k;
+            c.args.stride = {1};
+            c.args.padding = {pad ? k[0] / 2 : 0, pad ? k[1] / 2 : 0};
+            c.args.ceil_mode = ceil;
+            c.args.count_include_pad = seed % 2 == 0;
+            const int64_t n = NumElements(c.shape);
+            ExpectFastPathMatchesGeneric(
+                c, seed % 3 == 0 ? SpecialRandom(n, seed) : PlainRandom(n, seed));
+            ++seed;
+            if (::testing::Test::HasFatalFailure()) return;
+          }
+        }
+      }
+    }
+  });
+}
+
 TEST(SimdPool, AvgPoolDivisorOverrideMatchesGeneric) {
   ForEachTarget([] {
     for (bool cl : {false, true}) {
