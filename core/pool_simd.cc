@@ -598,7 +598,146 @@ void MaxPoolCFFlatT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+// Channels-first float32 max_pool with width stride 2 and windows 2 or 3
+// wide with pad 0 or 1 (ResNet's stem, W1, and 2x2 downsampling, W2), read
+// straight from the input with no scratch rows. The 2n input columns at 2x
+// are split into even and odd columns, the first two taps of outputs
+// x, ..., x + n - 1 in lanes; a window starting one column to the left
+// (pad 1) takes its first tap from the odd columns moved up a lane, and a
+// 3-wide one without padding its last from the next even columns moved
+// down a lane. Columns past the row are masked loads filled with -inf, as
+// MaxPoolCFT's padded scratch rows hold (and never fault past the tensor).
+// Per-row maxima are folded top to bottom as there.
+
+// v's lanes moved up one, lane 0 taken from the last lane of `prev`.
+HWY_INLINE hn::Vec<DF> LanesUpOne(hn::Vec<DF> v, hn::Vec<DF> prev) {
+  return hn::Vec<DF>{_mm512_castsi512_ps(
+      _mm512_alignr_epi32(_mm512_castps_si512(v.raw), _mm512_castps_si512(prev.raw), 15))};
+}
+// v's lanes moved down one, the last lane taken from lane 0 of `next`.
+HWY_INLINE hn::Vec<DF> LanesDownOne(hn::Vec<DF> v, hn::Vec<DF> next) {
+  return hn::Vec<DF>{_mm512_castsi512_ps(
+      _mm512_alignr_epi32(_mm512_castps_si512(next.raw), _mm512_castps_si512(v.raw), 1))};
+}
+
+// Even and odd columns of row[col, col + 2n); columns at or past `iw` are
+// -inf when kMasked (and not loaded).
+template <bool kMasked>
+HWY_INLINE void LoadEvenOdd(DF d, const float* HWY_RESTRICT row, int64_t col, int64_t iw,
+                            hn::Vec<DF>& even, hn::Vec<DF>& odd) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<DF> lo, hi;
+  if (kMasked) {
+    const hn::Vec<DF> neg_inf = hn::Set(d, -__builtin_inff());
+    const int64_t left = iw - col;
+    const auto lo_in = hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(left, 0, n)));
+    const auto hi_in = hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(left - n, 0, n)));
+    lo = hn::IfThenElse(lo_in, hn::MaskedLoad(lo_in, d, row + col), neg_inf);
+    hi = hn::IfThenElse(hi_in, hn::MaskedLoad(hi_in, d, row + col + n), neg_inf);
+  } else {
+    lo = hn::LoadU(d, row + col);
+    hi = hn::LoadU(d, row + col + n);
+  }
+  even = hn::ConcatEven(d, hi, lo);
+  odd = hn::ConcatOdd(d, hi, lo);
+}
+
+// h[k] = the window max along one input row of outputs x + k * n + lane.
+template <int K, int KW, int PW, bool kMasked>
+HWY_INLINE void RowMaxStride2(DF d, const float* HWY_RESTRICT row, int64_t iw, int64_t x,
+                              hn::Vec<DF>* HWY_RESTRICT h) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const float neg_inf = -__builtin_inff();
+  hn::Vec<DF> even[K + 1], odd[K];
+  for (int k = 0; k < K; ++k) LoadEvenOdd<kMasked>(d, row, 2 * (x + k * n), iw, even[k], odd[k]);
+  if (KW == 3 && PW == 0) {
+    // Only lane 0 of the next even columns is used: column 2 (x + K n).
+    const int64_t col = 2 * (x + K * n);
+    even[K] = hn::Set(d, !kMasked || col < iw ? row[col] : neg_inf);
+  }
+  // Column 2x - 1, the first tap of output x with pad 1 (-inf: padding).
+  hn::Vec<DF> prev_odd = hn::Set(d, x > 0 ? row[2 * x - 1] : neg_inf);
+  for (int k = 0; k < K; ++k) {
+    if (PW == 0) {
+      h[k] = MaxStep(even[k], odd[k]);
+      if (KW == 3) h[k] = MaxStep(h[k], LanesDownOne(even[k], even[k + 1]));
+    } else {
+      h[k] = MaxStep(LanesUpOne(odd[k], prev_odd), even[k]);
+      if (KW == 3) h[k] = MaxStep(h[k], odd[k]);
+      prev_odd = odd[k];
+    }
+  }
+}
+
+// K vectors of outputs at x of output row `y`.
+template <int K, int KW, int PW, bool kMasked>
+HWY_INLINE void MaxStride2Group(DF d, const Pool2dJob& job, const float* HWY_RESTRICT plane,
+                                Range win, int64_t x, float* HWY_RESTRICT orow) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<DF> acc[K];
+  for (int k = 0; k < K; ++k) acc[k] = hn::Set(d, -__builtin_inff());
+  for (int64_t r = win.begin; r < win.end; ++r) {
+    hn::Vec<DF> h[K];
+    RowMaxStride2<K, KW, PW, kMasked>(d, plane + r * job.iw, job.iw, x, h);
+    for (int k = 0; k < K; ++k) acc[k] = r == win.begin ? h[k] : MaxStep(acc[k], h[k]);
+  }
+  for (int k = 0; k < K; ++k) StoreF(d, acc[k], job.ow - (x + k * n), orow + x + k * n);
+}
+
+template <int K, int KW, int PW>
+HWY_INLINE void MaxStride2GroupAt(DF d, const Pool2dJob& job, const float* HWY_RESTRICT plane,
+                                  Range win, int64_t x, float* HWY_RESTRICT orow) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  // Columns the group reads: [2x, 2(x + K n)), plus one for 3-wide windows
+  // without padding (column 2x - 1 for pad 1 is inside the row when x > 0).
+  const int64_t end = 2 * (x + K * n) + (KW == 3 && PW == 0 ? 1 : 0);
+  if (end <= job.iw) {
+    MaxStride2Group<K, KW, PW, false>(d, job, plane, win, x, orow);
+  } else {
+    MaxStride2Group<K, KW, PW, true>(d, job, plane, win, x, orow);
+  }
+}
+
+template <int KW, int PW>
+void MaxPoolCFStride2(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  for (int64_t u = u0; u < u1; ++u) {
+    const int64_t plane = u / job.bands;
+    const int64_t y0 = (u % job.bands) * job.band;
+    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
+    const float* ip = static_cast<const float*>(job.in) + plane * job.ih * job.iw;
+    float* op = static_cast<float*>(job.out) + plane * job.oh * job.ow;
+    for (int64_t y = y0; y < y1; ++y) {
+      const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
+      // Each input row once, kPrefetchRows ahead of the window's last.
+      for (int64_t r = std::max(win.end - job.sh, win.begin); r < win.end; ++r) {
+        PrefetchRowAhead(ip, r, job.iw);
+      }
+      float* orow = op + y * job.ow;
+      for (int64_t x = 0; x < job.ow; x += 4 * n) {
+        switch (std::min<int64_t>(4, (job.ow - x + n - 1) / n)) {
+          case 4: MaxStride2GroupAt<4, KW, PW>(d, job, ip, win, x, orow); break;
+          case 3: MaxStride2GroupAt<3, KW, PW>(d, job, ip, win, x, orow); break;
+          case 2: MaxStride2GroupAt<2, KW, PW>(d, job, ip, win, x, orow); break;
+          default: MaxStride2GroupAt<1, KW, PW>(d, job, ip, win, x, orow); break;
+        }
+      }
+    }
+  }
+}
+#endif  // HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+
 void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+  if (job.elem == ElemType::kFloat32 && job.sw == 2 && job.flat_pitch == 0) {
+    if (job.kw == 3 && job.pw == 1) return MaxPoolCFStride2<3, 1>(job, u0, u1);
+    if (job.kw == 3 && job.pw == 0) return MaxPoolCFStride2<3, 0>(job, u0, u1);
+    if (job.kw == 2 && job.pw == 0) return MaxPoolCFStride2<2, 0>(job, u0, u1);
+    if (job.kw == 2 && job.pw == 1) return MaxPoolCFStride2<2, 1>(job, u0, u1);
+  }
+#endif
   if (job.flat_pitch > 0) {
     switch (job.elem) {
       case ElemType::kFloat32: return MaxPoolCFFlatT<float>(job, u0, u1);

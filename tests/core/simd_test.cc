@@ -205,6 +205,46 @@ TEST(SimdPool, MaxPool2dMatchesGenericOnEveryTarget) {
   });
 }
 
+// Width-stride-2 channels-first max_pool with 2- and 3-wide windows reads
+// the input in place on AVX-512: rows of one to several groups of four
+// vectors (odd and even widths, so the last window may reach into the right
+// padding), every pad and row stride, NaN and signed zeros, 1-D too.
+TEST(SimdPool, MaxPoolStride2InPlaceMatchesGeneric) {
+  ForEachTarget([] {
+    uint32_t seed = 900;
+    for (int64_t kw : {2, 3}) {
+      for (int64_t pw = 0; pw <= kw / 2; ++pw) {
+        for (int64_t kh : {1, 2, 3}) {
+          for (int64_t sh : {1, 2}) {
+            for (int64_t w : {int64_t{2}, int64_t{31}, int64_t{32}, int64_t{33}, int64_t{112},
+                              int64_t{129}, int64_t{131}, int64_t{200}, int64_t{257}}) {
+              for (bool ceil : {false, true}) {
+                Case c;
+                c.op = {PoolKind::kMax, 2};
+                c.shape = Shape(2, 2, 9, w, false);
+                c.args.kernel_size = {kh, kw};
+                c.args.stride = {sh, 2};
+                c.args.padding = {kh / 2, pw};
+                c.args.ceil_mode = ceil;
+                if (w + 2 * pw < kw) continue;
+                ExpectFastPathMatchesGeneric(c, SpecialRandom(NumElements(c.shape), seed++));
+                if (::testing::Test::HasFatalFailure()) return;
+              }
+            }
+          }
+        }
+      }
+    }
+    Case c;
+    c.op = {PoolKind::kMax, 1};
+    c.shape = {3, 4, 301};
+    c.args.kernel_size = {3};
+    c.args.stride = {2};
+    c.args.padding = {1};
+    ExpectFastPathMatchesGeneric(c, SpecialRandom(NumElements(c.shape), seed));
+  });
+}
+
 TEST(SimdPool, MaxPoolRectangularAnd1dMatchGeneric) {
   ForEachTarget([] {
     Case c;
