@@ -1443,28 +1443,47 @@ void RunUnits(const PoolPlan& plan, const Pool2dJob& job, const ExecOptions& exe
 std::vector<float> AvgDivisors(const PoolPlan& plan, const Pool2dJob& job) {
   // Padded so a full vector can be loaded at any output of the last row.
   std::vector<float> div(static_cast<size_t>(job.oh * job.ow + 64), 1.0f);
+  // The factor is separable: (rows of the window) x (columns), each a size
+  // or a count, or the override; an empty window (no input row or column)
+  // gets 1 (its sum, 0, is stored as is). Built per axis, then row by row
+  // as column factor x row factor + (1 for empty columns): the products are
+  // exact in float below 2^24, and the table is built per call, where one
+  // plane's pooling costs about as much as the table.
+  const auto axis = [](int64_t o, int64_t s, int64_t p, int64_t k, int64_t n, bool include_pad) {
+    const int64_t start = o * s - p;
+    const int64_t end = std::min(start + k, n + p);
+    const int64_t count = std::min(end, n) - std::max<int64_t>(start, 0);
+    if (count <= 0) return int64_t{0};  // empty
+    return include_pad ? end - start : count;
+  };
+  const bool include_pad = plan.args.count_include_pad;
+  const bool override = plan.args.divisor_override.has_value();
+  std::vector<float> col_factor(static_cast<size_t>(job.ow));
+  std::vector<float> col_empty(static_cast<size_t>(job.ow));
+  int64_t max_col = 0;
+  for (int64_t x = 0; x < job.ow; ++x) {
+    const int64_t f = axis(x, job.sw, job.pw, job.kw, job.iw, include_pad);
+    max_col = std::max(max_col, f);
+    col_factor[static_cast<size_t>(x)] = f == 0 ? 0.0f : override ? 1.0f : static_cast<float>(f);
+    col_empty[static_cast<size_t>(x)] = f == 0 ? 1.0f : 0.0f;
+  }
+  const float override_factor = override ? static_cast<float>(*plan.args.divisor_override) : 0.0f;
   for (int64_t y = 0; y < job.oh; ++y) {
-    const int64_t hstart = y * job.sh - job.ph;
-    const int64_t hend = std::min(hstart + job.kh, job.ih + job.ph);
-    const int64_t hsize = hend - hstart;
-    const int64_t hcount = std::min(hend, job.ih) - std::max<int64_t>(hstart, 0);
-    for (int64_t x = 0; x < job.ow; ++x) {
-      const int64_t wstart = x * job.sw - job.pw;
-      const int64_t wend = std::min(wstart + job.kw, job.iw + job.pw);
-      const int64_t wsize = wend - wstart;
-      const int64_t wcount = std::min(wend, job.iw) - std::max<int64_t>(wstart, 0);
-      int64_t factor;
-      if (hcount <= 0 || wcount <= 0) {
-        factor = 1;  // empty window: the generic kernel stores 0
-      } else if (plan.args.divisor_override.has_value()) {
-        factor = *plan.args.divisor_override;
-      } else if (plan.args.count_include_pad) {
-        factor = hsize * wsize;
-      } else {
-        factor = hcount * wcount;
+    const int64_t f = axis(y, job.sh, job.ph, job.kh, job.ih, include_pad);
+    if (f == 0) continue;  // every window of the row is empty: 1s
+    float* row = div.data() + y * job.ow;
+    if (!override && f * max_col >= (int64_t{1} << 24)) {
+      // Products a float may not hold exactly: round the int64 product.
+      for (int64_t x = 0; x < job.ow; ++x) {
+        const int64_t c = axis(x, job.sw, job.pw, job.kw, job.iw, include_pad);
+        row[x] = c == 0 ? 1.0f : static_cast<float>(f * c);
       }
-      div[static_cast<size_t>(y * job.ow + x)] = static_cast<float>(factor);
+      continue;
     }
+    const float row_factor = override ? override_factor : static_cast<float>(f);
+    const float* HWY_RESTRICT cf = col_factor.data();
+    const float* HWY_RESTRICT ce = col_empty.data();
+    for (int64_t x = 0; x < job.ow; ++x) row[x] = row_factor * cf[x] + ce[x];
   }
   return div;
 }
