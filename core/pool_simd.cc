@@ -963,11 +963,15 @@ constexpr int64_t kMaxDirectTaps = 8;
 // Most (vector, tap) load masks precomputed per call: rows up to 32
 // vectors for 8 taps; wider rows take the scratch-row kernel.
 constexpr int64_t kMaxDirectMasks = 256;
+// Output rows summed together when their windows are whole: 3 rows of 3x3
+// windows load 5 input rows (5 loads per output vector, 6 for pairs; 4
+// rows need more registers than there are).
+constexpr int kDirectRows = 3;
 
-// K vectors of outputs at x of R output rows: R == 2 is a pair of rows
-// whose windows are whole (rows [r0, r0 + kh] feed the first kh rows to the
-// upper output and the last kh to the lower), R == 1 one row whose clipped
-// window is rows [r0, r0 + rows). Each lane adds its window in row-major
+// K vectors of outputs at x of R output rows: R > 1 consecutive rows whose
+// windows are whole (input row r0 + i feeds output rows q with
+// q <= i < q + kh), R == 1 one row whose clipped window is rows
+// [r0, r0 + rows). Rows shared by the R windows are loaded once. Each lane adds its window in row-major
 // order from +0.0, as the scratch kernel does. `masks` holds the K * kw
 // load masks of this group, or is null when every load is inside the row.
 template <int K, int R, int KH, int KW>
@@ -982,7 +986,11 @@ HWY_INLINE void AvgDirectBlock(DF d, const Pool2dJob& job, const float* HWY_REST
   for (int q = 0; q < R; ++q) {
     for (int k = 0; k < K; ++k) sum[q][k] = hn::Zero(d);
   }
-  const int64_t count = R == 2 ? kh + 1 : rows;
+  const int64_t count = R > 1 ? kh + R - 1 : rows;
+  // With padding of at most one column, only a group's first and last
+  // vectors can reach past the row (stride 1: every output has a column of
+  // the row, so a middle vector's window ends at most at column iw + pw - 2).
+  const bool mask_middle = masks != nullptr && job.pw > 1;
   // The sums must stay in registers: fully unrolled loops index them with
   // constants (GCC otherwise keeps the array on the stack).
   POOLCAT_UNROLL
@@ -992,10 +1000,13 @@ HWY_INLINE void AvgDirectBlock(DF d, const Pool2dJob& job, const float* HWY_REST
     for (int64_t j = 0; j < kw; ++j) {
       POOLCAT_UNROLL
       for (int k = 0; k < K; ++k) {
-        const hn::Vec<DF> v = masks != nullptr ? hn::MaskedLoad(masks[k * kw + j], d, p + k * n + j)
-                                               : hn::LoadU(d, p + k * n + j);
-        if (R == 1 || i < kh) sum[0][k] = sum[0][k] + v;
-        if (R == 2 && i >= 1) sum[R - 1][k] = sum[R - 1][k] + v;
+        const bool masked = (k == 0 || k == K - 1) ? masks != nullptr : mask_middle;
+        const hn::Vec<DF> v = masked ? hn::MaskedLoad(masks[k * kw + j], d, p + k * n + j)
+                                     : hn::LoadU(d, p + k * n + j);
+        POOLCAT_UNROLL
+        for (int q = 0; q < R; ++q) {
+          if (R == 1 || (q <= i && i < q + kh)) sum[q][k] = sum[q][k] + v;
+        }
       }
     }
   }
@@ -1059,10 +1070,18 @@ void AvgPoolCFDirect(const Pool2dJob& job, int64_t u0, int64_t u1) {
     float* op = static_cast<float*>(job.out) + plane * job.oh * job.ow;
     for (int64_t y = y0; y < y1;) {
       const int64_t top = y - job.ph;  // first row of a whole window
-      const float* div[2] = {job.divisors + y * job.ow, job.divisors + (y + 1) * job.ow};
-      float* orow[2] = {op + y * job.ow, op + (y + 1) * job.ow};
-      if (y + 1 < y1 && top >= 0 && top + 1 + kh <= job.ih) {
-        AvgDirectRows<2, KH, KW>(d, job, ip, top, kh + 1, masks, group_masked, div, orow);
+      // Rows past y1 are only written by the branches that cover them.
+      const float* div[kDirectRows];
+      float* orow[kDirectRows];
+      for (int q = 0; q < kDirectRows; ++q) {
+        div[q] = job.divisors + (y + q) * job.ow;
+        orow[q] = op + (y + q) * job.ow;
+      }
+      if (y + kDirectRows <= y1 && top >= 0 && top + kDirectRows - 1 + kh <= job.ih) {
+        AvgDirectRows<kDirectRows, KH, KW>(d, job, ip, top, 0, masks, group_masked, div, orow);
+        y += kDirectRows;
+      } else if (y + 2 <= y1 && top >= 0 && top + 1 + kh <= job.ih) {
+        AvgDirectRows<2, KH, KW>(d, job, ip, top, 0, masks, group_masked, div, orow);
         y += 2;
       } else {
         const Range win = Window(y, 1, job.ph, kh, job.ih);
