@@ -821,6 +821,21 @@ void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
+// Stores sum[q][k] / divisor as output row q's vector k at x (masked past
+// the row's end): the last step of both channels-first avg kernels.
+template <int K, int R, typename T>
+HWY_INLINE void StoreAverages(DF d, const Pool2dJob& job, const hn::Vec<DF> (&sum)[R][K],
+                              int64_t x, const float* const* div, T* const* out) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  for (int q = 0; q < R; ++q) {
+    for (int k = 0; k < K; ++k) {
+      const int64_t at = x + k * n;
+      const hn::Vec<DF> quotient = sum[q][k] / hn::LoadU(d, div[q] + at);
+      StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, job.ow - at, out[q] + at);
+    }
+  }
+}
+
 // K vectors of outputs [x, x + K * lanes) of R consecutive channels-first
 // avg_pool rows: each lane sums its window in row-major order. The R * K
 // sums are independent chains (keeping the adders busy) and rows shared by
@@ -865,13 +880,7 @@ HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRIC
       }
     }
   }
-  for (int q = 0; q < R; ++q) {
-    for (int k = 0; k < K; ++k) {
-      const int64_t at = x + k * n;
-      const hn::Vec<DF> quotient = sum[q][k] / hn::LoadU(d, div[q] + at);
-      StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, job.ow - at, out[q] + at);
-    }
-  }
+  StoreAverages<K, R>(d, job, sum, x, div, out);
 }
 
 // AvgRowBlock for `vectors` (1 to 4) vectors; KW: the window width when
@@ -1010,13 +1019,7 @@ HWY_INLINE void AvgDirectBlock(DF d, const Pool2dJob& job, const float* HWY_REST
       }
     }
   }
-  for (int q = 0; q < R; ++q) {
-    for (int k = 0; k < K; ++k) {
-      const int64_t at = x + k * n;
-      const hn::Vec<DF> quotient = sum[q][k] / hn::LoadU(d, div[q] + at);
-      StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, job.ow - at, out[q] + at);
-    }
-  }
+  StoreAverages<K, R>(d, job, sum, x, div, out);
 }
 
 // One output row or pair of rows, every vector of it, in groups of up to
