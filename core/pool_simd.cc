@@ -963,7 +963,10 @@ void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
-#if !HWY_MEM_OPS_MIGHT_FAULT
+// AVX-512 only: its masked loads never touch masked-off lanes (Highway's
+// scalar target also says its memory ops never fault, but its MaskedLoad
+// reads every lane).
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 // Channels-first float32 avg_pool with stride 1 read straight from the
 // input, no scratch rows: zeroing masked loads stand in for the +0.0
 // padding (masked-off lanes never fault on this target), so no row is
@@ -1103,10 +1106,10 @@ bool UsesAvgDirect(const Pool2dJob& job) {
          job.kw <= kMaxDirectTaps && job.kh <= kMaxDirectTaps &&
          (job.ow + n - 1) / n * job.kw <= kMaxDirectMasks;
 }
-#endif  // !HWY_MEM_OPS_MIGHT_FAULT
+#endif  // HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
 
 void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
-#if !HWY_MEM_OPS_MIGHT_FAULT
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
   if (UsesAvgDirect(job)) {
     if (job.kh == 3 && job.kw == 3) return AvgPoolCFDirect<3, 3>(job, u0, u1);
     if (job.kh == 2 && job.kw == 2) return AvgPoolCFDirect<2, 2>(job, u0, u1);
