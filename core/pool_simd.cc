@@ -94,6 +94,23 @@ inline Range BandRows(const Pool2dJob& job, int64_t y0, int64_t y1) {
 
 inline int64_t RoundUp(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+// Work unit u of a job: output rows [y0, y1) of one plane (channels-first)
+// or image (channels-last), and that plane's or image's input and output.
+template <typename T>
+struct Unit {
+  const T* in;
+  T* out;
+  int64_t y0, y1;
+};
+template <typename T>
+inline Unit<T> UnitAt(const Pool2dJob& job, int64_t u) {
+  const int64_t outer = u / job.bands;  // plane or image
+  const int64_t y0 = (u % job.bands) * job.band;
+  return {static_cast<const T*>(job.in) + outer * job.ih * job.iw * job.channels,
+          static_cast<T*>(job.out) + outer * job.oh * job.ow * job.channels, y0,
+          y0 + job.band < job.oh ? y0 + job.band : job.oh};
+}
+
 // c10::utils::CeilLog2 as the cascade sum uses it (1 for x <= 2).
 inline int64_t CeilLog2(int64_t x) {
   if (x <= 2) return 1;
@@ -389,17 +406,14 @@ void MaxPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   float* t0 = ring + kCopyRing * row_len;
   float* t1 = t0 + row_len;
   for (int64_t u = u0; u < u1; ++u) {
-    const int64_t plane = u / job.bands;
-    const int64_t y0 = (u % job.bands) * job.band;
-    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const T* ip = static_cast<const T*>(job.in) + plane * job.ih * job.iw;
-    T* op = static_cast<T*>(job.out) + plane * job.oh * job.ow;
+    const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
     const Range band = BandRows(job, y0, y1);
     int64_t next_row = band.begin;  // input rows are reduced just in time
     int64_t next_copy = band.begin;  // and copied kCopyAhead rows earlier
+    const T* plane = ip;  // C++17 lambdas cannot capture structured bindings
     const auto in_place = [&](int64_t r) {
       if constexpr (std::is_same_v<T, float>) {
-        return ReadsInPlace(job, ip + r * job.iw, row_len);
+        return ReadsInPlace(job, plane + r * job.iw, row_len);
       }
       return false;
     };
@@ -704,11 +718,7 @@ void MaxPoolCFStride2(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   for (int64_t u = u0; u < u1; ++u) {
-    const int64_t plane = u / job.bands;
-    const int64_t y0 = (u % job.bands) * job.band;
-    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const float* ip = static_cast<const float*>(job.in) + plane * job.ih * job.iw;
-    float* op = static_cast<float*>(job.out) + plane * job.oh * job.ow;
+    const auto [ip, op, y0, y1] = UnitAt<float>(job, u);
     for (int64_t y = y0; y < y1; ++y) {
       const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
       // Each input row once, kPrefetchRows ahead of the window's last.
@@ -790,11 +800,7 @@ void MaxPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const int64_t band_rows = job.band_rows;
   ScratchFloats rows(1, band_rows * row_floats);
   for (int64_t u = u0; u < u1; ++u) {
-    const int64_t image = u / job.bands;
-    const int64_t y0 = (u % job.bands) * job.band;
-    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const T* ip = static_cast<const T*>(job.in) + image * job.ih * job.iw * ch;
-    T* op = static_cast<T*>(job.out) + image * job.oh * job.ow * ch;
+    const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
     const Range band = BandRows(job, y0, y1);
     for (int64_t r = band.begin; r < band.end; ++r) {
       float* hrow = rows.get() + (r - band.begin) * row_floats;
@@ -930,11 +936,7 @@ void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   // Zero margins stay zero: only [pw, pw + iw) of a row is ever rewritten.
   std::memset(rows.get(), 0, static_cast<size_t>(band_rows * row_len) * sizeof(float));
   for (int64_t u = u0; u < u1; ++u) {
-    const int64_t plane = u / job.bands;
-    const int64_t y0 = (u % job.bands) * job.band;
-    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const T* ip = static_cast<const T*>(job.in) + plane * job.ih * job.iw;
-    T* op = static_cast<T*>(job.out) + plane * job.oh * job.ow;
+    const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
     const Range band = BandRows(job, y0, y1);
     // Input rows are copied kCopyAhead rows before the sums read them.
     int64_t next_row = band.begin;
@@ -1069,11 +1071,7 @@ void AvgPoolCFDirect(const Pool2dJob& job, int64_t u0, int64_t u1) {
     group_masked[g] = x - job.pw < 0 || last >= job.iw;
   }
   for (int64_t u = u0; u < u1; ++u) {
-    const int64_t plane = u / job.bands;
-    const int64_t y0 = (u % job.bands) * job.band;
-    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const float* ip = static_cast<const float*>(job.in) + plane * job.ih * job.iw;
-    float* op = static_cast<float*>(job.out) + plane * job.oh * job.ow;
+    const auto [ip, op, y0, y1] = UnitAt<float>(job, u);
     for (int64_t y = y0; y < y1;) {
       const int64_t top = y - job.ph;  // first row of a whole window
       // Rows past y1 are only written by the branches that cover them.
@@ -1153,11 +1151,7 @@ void AvgPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t ch = job.channels;
   for (int64_t u = u0; u < u1; ++u) {
-    const int64_t image = u / job.bands;
-    const int64_t y0 = (u % job.bands) * job.band;
-    const int64_t y1 = y0 + job.band < job.oh ? y0 + job.band : job.oh;
-    const T* ip = static_cast<const T*>(job.in) + image * job.ih * job.iw * ch;
-    T* op = static_cast<T*>(job.out) + image * job.oh * job.ow * ch;
+    const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
     for (int64_t y = y0; y < y1; ++y) {
       const Range rows = Window(y, job.sh, job.ph, job.kh, job.ih);
       for (int64_t x = 0; x < job.ow; ++x) {
