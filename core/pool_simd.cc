@@ -190,8 +190,15 @@ HWY_INLINE V MaxStep(V best, V v) {
 #endif
 }
 
+// Full unrolling of the small fixed-count loops that index register
+// arrays. GCC only: clang unrolls them anyway, and warns (an error under
+// -Werror) where a trip count is only known at run time.
 #ifndef POOLCAT_UNROLL
+#if defined(__clang__)
+#define POOLCAT_UNROLL
+#else
 #define POOLCAT_UNROLL _Pragma("GCC unroll 16")
+#endif
 #endif
 
 // Channels-first input is read once, row after row, plane after plane:
