@@ -190,9 +190,10 @@ HWY_INLINE V MaxStep(V best, V v) {
 #endif
 }
 
-// Full unrolling of the small fixed-count loops that index register
-// arrays. GCC only: clang unrolls them anyway, and warns (an error under
-// -Werror) where a trip count is only known at run time.
+// Full unrolling of small loops with compile-time trip counts, typically
+// ones indexing arrays of vectors that must stay in registers. GCC only:
+// clang unrolls such loops by itself, and with the pragma took four times
+// as long to compile this file (15 instead of 4 min in the fuzz build).
 #ifndef POOLCAT_UNROLL
 #if defined(__clang__)
 #define POOLCAT_UNROLL
@@ -836,9 +837,9 @@ void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
 
 // Stores sum[q][k] / divisor as output row q's vector k at x (masked past
 // the row's end): the last step of both channels-first avg kernels.
-template <int K, int R, typename T>
+template <int K, int R>
 HWY_INLINE void StoreAverages(DF d, const Pool2dJob& job, const hn::Vec<DF> (&sum)[R][K],
-                              int64_t x, const float* const* div, T* const* out) {
+                              int64_t x, const float* const* div, float* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   for (int q = 0; q < R; ++q) {
     for (int k = 0; k < K; ++k) {
@@ -854,10 +855,10 @@ HWY_INLINE void StoreAverages(DF d, const Pool2dJob& job, const hn::Vec<DF> (&su
 // sums are independent chains (keeping the adders busy) and rows shared by
 // the R windows are loaded once. `rows` + r * row_len is padded input row
 // r; win[q], div[q], out[q] belong to output row q.
-template <int K, int R, int KW, typename T>
+template <int K, int R, int KW>
 HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
                             int64_t row_len, const Range* win, int64_t x,
-                            const float* const* div, T* const* out) {
+                            const float* const* div, float* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t kw = KW != 0 ? KW : job.kw;
   hn::Vec<DF> sum[R][K];
@@ -898,10 +899,10 @@ HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRIC
 
 // AvgRowBlock for `vectors` (1 to 4) vectors; KW: the window width when
 // known at compile time (0: job.kw).
-template <int R, int KW, typename T>
+template <int R, int KW>
 HWY_INLINE void AvgRowBlocks(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
                              int64_t row_len, const Range* win, int64_t x,
-                             const float* const* div, T* const* out, int64_t vectors) {
+                             const float* const* div, float* const* out, int64_t vectors) {
   switch (vectors) {
     case 4: return AvgRowBlock<4, R, KW>(d, job, rows, row_len, win, x, div, out);
     case 3: return AvgRowBlock<3, R, KW>(d, job, rows, row_len, win, x, div, out);
@@ -911,10 +912,10 @@ HWY_INLINE void AvgRowBlocks(DF d, const Pool2dJob& job, const float* HWY_RESTRI
 }
 
 // One group of up to four vectors of R output rows.
-template <int R, typename T>
+template <int R>
 HWY_INLINE int64_t AvgRowGroup(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
                                int64_t row_len, const Range* win, int64_t x,
-                               const float* const* div, T* const* out) {
+                               const float* const* div, float* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t vectors = std::min<int64_t>(4, (job.ow - x + n - 1) / n);
   // The common stride-1 window widths get their taps unrolled at compile
@@ -931,15 +932,20 @@ HWY_INLINE int64_t AvgRowGroup(DF d, const Pool2dJob& job, const float* HWY_REST
   return vectors * n;
 }
 
-// Channels-first avg_pool over units [u0, u1) of (plane, band).
+// Channels-first avg_pool over units [u0, u1) of (plane, band). The sums
+// are float32 whatever T is: bfloat16/float16 outputs go through a float
+// row pair, rounded once as they are copied out, so the blocks are
+// compiled for float outputs only (a third of the instantiations).
 template <typename T>
 void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  constexpr bool kFloatOut = std::is_same_v<T, float>;
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t owr = RoundUp(job.ow, n);
   const int64_t row_len = ScratchRowLength(job, owr, n);
   const int64_t band_rows = job.band_rows;
   ScratchFloats rows(1, band_rows * row_len);
+  ScratchFloats out_rows(0, kFloatOut ? 0 : 2 * owr);
   // Zero margins stay zero: only [pw, pw + iw) of a row is ever rewritten.
   std::memset(rows.get(), 0, static_cast<size_t>(band_rows * row_len) * sizeof(float));
   for (int64_t u = u0; u < u1; ++u) {
@@ -953,11 +959,15 @@ void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
       const int pair = y + 1 < y1 ? 2 : 1;
       Range win[2];
       const float* div[2];
-      T* orow[2];
+      float* orow[2];
       for (int q = 0; q < pair; ++q) {
         win[q] = Window(y + q, job.sh, job.ph, job.kh, job.ih);
         div[q] = job.divisors + (y + q) * job.ow;
-        orow[q] = op + (y + q) * job.ow;
+        if constexpr (kFloatOut) {
+          orow[q] = op + (y + q) * job.ow;
+        } else {
+          orow[q] = out_rows.get() + q * owr;
+        }
       }
       for (; next_row < std::min(win[pair - 1].end + kCopyAhead, band.end); ++next_row) {
         const int64_t r = next_row;
@@ -967,6 +977,13 @@ void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
       for (int64_t x = 0; x < job.ow;) {
         x += pair == 2 ? AvgRowGroup<2>(d, job, band_rows_ptr, row_len, win, x, div, orow)
                        : AvgRowGroup<1>(d, job, band_rows_ptr, row_len, win, x, div, orow);
+      }
+      if constexpr (!kFloatOut) {
+        for (int q = 0; q < pair; ++q) {
+          for (int64_t x = 0; x < job.ow; x += n) {
+            StoreF(d, hn::Load(d, orow[q] + x), job.ow - x, op + (y + q) * job.ow + x);
+          }
+        }
       }
     }
   }
@@ -989,46 +1006,77 @@ constexpr int64_t kMaxDirectMasks = 256;
 // rows need more registers than there are).
 constexpr int kDirectRows = 3;
 
+// Tap j of input row i of a block (`p`: that row at the block's first
+// column): added to the sums of the block's output rows whose windows hold
+// row i (every one when R == 1).
+template <int K, int R>
+HWY_INLINE void AvgDirectTap(DF d, const float* HWY_RESTRICT p, int64_t i, int64_t kh,
+                             int64_t j, int64_t kw, const hn::Mask<DF>* HWY_RESTRICT masks,
+                             bool mask_middle, hn::Vec<DF> (&sum)[R][K]) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  POOLCAT_UNROLL
+  for (int k = 0; k < K; ++k) {
+    const bool masked = (k == 0 || k == K - 1) ? masks != nullptr : mask_middle;
+    const hn::Vec<DF> v = masked ? hn::MaskedLoad(masks[k * kw + j], d, p + k * n + j)
+                                 : hn::LoadU(d, p + k * n + j);
+    POOLCAT_UNROLL
+    for (int q = 0; q < R; ++q) {
+      if (R == 1 || (q <= i && i < q + kh)) sum[q][k] = sum[q][k] + v;
+    }
+  }
+}
+
+// Every tap of input row i, in order.
+template <int K, int R, int KW>
+HWY_INLINE void AvgDirectTaps(DF d, const Pool2dJob& job, const float* HWY_RESTRICT p,
+                              int64_t i, int64_t kh, const hn::Mask<DF>* HWY_RESTRICT masks,
+                              bool mask_middle, hn::Vec<DF> (&sum)[R][K]) {
+  if constexpr (KW != 0) {
+    POOLCAT_UNROLL
+    for (int64_t j = 0; j < KW; ++j) AvgDirectTap<K, R>(d, p, i, kh, j, KW, masks, mask_middle, sum);
+  } else {
+    for (int64_t j = 0; j < job.kw; ++j) {
+      AvgDirectTap<K, R>(d, p, i, kh, j, job.kw, masks, mask_middle, sum);
+    }
+  }
+}
+
 // K vectors of outputs at x of R output rows: R > 1 consecutive rows whose
 // windows are whole (input row r0 + i feeds output rows q with
 // q <= i < q + kh), R == 1 one row whose clipped window is rows
-// [r0, r0 + rows). Rows shared by the R windows are loaded once. Each lane adds its window in row-major
-// order from +0.0, as the scratch kernel does. `masks` holds the K * kw
-// load masks of this group, or is null when every load is inside the row.
+// [r0, r0 + rows). Rows shared by the R windows are loaded once. Each lane
+// adds its window in row-major order from +0.0, as the scratch kernel does.
+// `masks` holds the K * kw load masks of this group, or is null when every
+// load is inside the row.
+//
+// The sums must stay in registers, so the loops indexing them are fully
+// unrolled (GCC otherwise keeps the array on the stack), and so are the
+// row and tap loops when the window size is known at compile time (the
+// row-to-sum tests then fold away). Loops with run-time trip counts are
+// left rolled: unrolling them only multiplied code size and compile time.
 template <int K, int R, int KH, int KW>
 HWY_INLINE void AvgDirectBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRICT plane,
                                int64_t r0, int64_t rows, int64_t x,
                                const hn::Mask<DF>* HWY_RESTRICT masks,
                                const float* const* div, float* const* out) {
-  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
-  const int64_t kh = KH != 0 ? KH : job.kh;
-  const int64_t kw = KW != 0 ? KW : job.kw;
   hn::Vec<DF> sum[R][K];
   for (int q = 0; q < R; ++q) {
     for (int k = 0; k < K; ++k) sum[q][k] = hn::Zero(d);
   }
-  const int64_t count = R > 1 ? kh + R - 1 : rows;
   // With padding of at most one column, only a group's first and last
   // vectors can reach past the row (stride 1: every output has a column of
   // the row, so a middle vector's window ends at most at column iw + pw - 2).
   const bool mask_middle = masks != nullptr && job.pw > 1;
-  // The sums must stay in registers: fully unrolled loops index them with
-  // constants (GCC otherwise keeps the array on the stack).
-  POOLCAT_UNROLL
-  for (int64_t i = 0; i < count; ++i) {
-    const float* p = plane + (r0 + i) * job.iw + x - job.pw;
+  const float* first = plane + r0 * job.iw + x - job.pw;
+  if constexpr (R > 1 && KH != 0) {
     POOLCAT_UNROLL
-    for (int64_t j = 0; j < kw; ++j) {
-      POOLCAT_UNROLL
-      for (int k = 0; k < K; ++k) {
-        const bool masked = (k == 0 || k == K - 1) ? masks != nullptr : mask_middle;
-        const hn::Vec<DF> v = masked ? hn::MaskedLoad(masks[k * kw + j], d, p + k * n + j)
-                                     : hn::LoadU(d, p + k * n + j);
-        POOLCAT_UNROLL
-        for (int q = 0; q < R; ++q) {
-          if (R == 1 || (q <= i && i < q + kh)) sum[q][k] = sum[q][k] + v;
-        }
-      }
+    for (int64_t i = 0; i < KH + R - 1; ++i) {
+      AvgDirectTaps<K, R, KW>(d, job, first + i * job.iw, i, KH, masks, mask_middle, sum);
+    }
+  } else {
+    const int64_t count = R > 1 ? job.kh + R - 1 : rows;
+    for (int64_t i = 0; i < count; ++i) {
+      AvgDirectTaps<K, R, KW>(d, job, first + i * job.iw, i, job.kh, masks, mask_middle, sum);
     }
   }
   StoreAverages<K, R>(d, job, sum, x, div, out);
