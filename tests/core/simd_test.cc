@@ -513,6 +513,37 @@ TEST(SimdPool, GlobalAvgPoolMatchesGenericOnEveryTarget) {
   });
 }
 
+// On AVX-512 channels-first global averages of short planes go sixteen
+// planes at a time (a lane transpose, then the adds): plane counts around
+// multiples of 16, thread splits that start a group at any plane, tails of
+// 0 to 7 elements, and planes of signed zeros and NaN match the generic
+// cascade plane by plane.
+TEST(SimdPool, GlobalAvgPoolSixteenPlaneGroupsMatchGeneric) {
+  ForEachTarget([] {
+    uint32_t seed = 1200;
+    for (int64_t planes : {15, 16, 17, 31, 33, 48, 70}) {
+      for (int64_t size : {8, 9, 15, 49, 63, 100, 511}) {
+        for (int threads : {1, 3}) {
+          Case c;
+          c.op = {PoolKind::kAdaptiveAvg, 2};
+          c.shape = {1, planes, 1, size};
+          c.args.output_size = {1, 1};
+          c.threads = threads;
+          std::vector<float> v = seed % 3 == 0 ? SpecialRandom(planes * size, seed)
+                                               : PlainRandom(planes * size, seed);
+          ++seed;
+          for (int64_t i = 0; i < size; ++i) {
+            v[static_cast<size_t>(5 * size + i)] = -0.0f;  // plane 5: all -0
+          }
+          v[static_cast<size_t>(9 * size + size - 1)] = std::numeric_limits<float>::quiet_NaN();
+          ExpectFastPathMatchesGeneric(c, v);
+          if (::testing::Test::HasFatalFailure()) return;
+        }
+      }
+    }
+  });
+}
+
 // Values whose float16 images include subnormals (below 6.1e-5).
 std::vector<float> WithTinyValues(std::vector<float> v, uint32_t seed) {
   std::mt19937 rng(seed);
