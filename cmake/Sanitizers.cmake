@@ -40,12 +40,13 @@ if(POOLCAT_FUZZ)
   endif()
   add_compile_options(-fsanitize=fuzzer-no-link)
   # Highway compiles every kernel once per x86 target, and with coverage and
-  # sanitizers core/pool_simd.cc is the longest step of CI. A fuzzer only
-  # runs the best target of its host, so keep AVX-512 and one fallback. That
-  # fallback is SSE4 (made the baseline here; every x86-64 machine CI may get
-  # has it), not clang's EMU128, whose emulated lanes, each instrumented,
-  # made this one file take 10 min to compile instead of 4. simd_test checks
-  # every target, EMU128 or SCALAR included, in the normal and ASan builds.
+  # sanitizers the kernels (core/*_pool_simd.cc) are the longest step of CI.
+  # A fuzzer only runs the best target of its host, so keep AVX-512 and one
+  # fallback. That fallback is SSE4 (made the baseline here; every x86-64
+  # machine CI may get has it), not clang's EMU128, whose emulated lanes,
+  # each instrumented, made the kernels (then one file) take 10 min to
+  # compile instead of 4. simd_test checks every target, EMU128 or SCALAR
+  # included, in the normal and ASan builds.
   add_compile_options(-msse4.2 -mpclmul -maes)
   add_compile_definitions("HWY_DISABLED_TARGETS=(HWY_SSSE3|HWY_AVX2)")
   # Our warning set names a few GCC-only flags (-Wshadow=local); clang must
