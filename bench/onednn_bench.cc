@@ -51,7 +51,8 @@ void Bench(benchmark::State& state, const Workload& w, const Layout& layout) {
     std::unordered_map<int, memory> args;
     if (w.kind == WorkloadKind::kCat) {
       const std::vector<memory::desc> srcs = {src_md, src_md};
-      const memory::desc dst_md({w.n, 2 * w.c, w.h, w.w}, memory::data_type::f32, layout.tag);
+      const memory::desc dst_md({w.n, 2 * w.c, w.h, w.w},
+                                memory::data_type::f32, layout.tag);
       const dnnl::concat::primitive_desc pd(dst_md, 1, srcs, engine);
       prim = dnnl::concat(pd);
       for (int i = 0; i < 2; ++i) {
@@ -79,11 +80,13 @@ void Bench(benchmark::State& state, const Workload& w, const Layout& layout) {
       }
       const dnnl::algorithm alg =
           w.kind == WorkloadKind::kMaxPool ? dnnl::algorithm::pooling_max
-          : w.count_include_pad            ? dnnl::algorithm::pooling_avg_include_padding
-                                           : dnnl::algorithm::pooling_avg_exclude_padding;
-      const memory::desc dst_md({w.n, w.c, out_h, out_w}, memory::data_type::f32, layout.tag);
-      const dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, alg, src_md,
-                                             dst_md, strides, kernel, pad, pad);
+          : w.count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                                : dnnl::algorithm::pooling_avg_exclude_padding;
+      const memory::desc dst_md({w.n, w.c, out_h, out_w},
+                                memory::data_type::f32, layout.tag);
+      const dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                             alg, src_md, dst_md, strides,
+                                             kernel, pad, pad);
       const dnnl::pooling_forward::primitive_desc pd(desc, engine);
       prim = dnnl::pooling_forward(pd);
       memory src(src_md, engine);
@@ -104,17 +107,17 @@ void Bench(benchmark::State& state, const Workload& w, const Layout& layout) {
     state.SkipWithError(e.what());
     return;
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * BytesMoved(w));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          BytesMoved(w));
 }
 
 void RegisterAll() {
   for (const Workload& w : kWorkloads) {
     for (const Layout& layout : kLayouts) {
       const std::string name = std::string(w.name) + "_" + layout.name;
-      benchmark::RegisterBenchmark(name.c_str(),
-                                   [&w, &layout](benchmark::State& state) {
-                                     Bench(state, w, layout);
-                                   })
+      benchmark::RegisterBenchmark(
+          name.c_str(),
+          [&w, &layout](benchmark::State& state) { Bench(state, w, layout); })
           ->Arg(1)
           ->Arg(2)
           ->Unit(benchmark::kMillisecond);

@@ -50,9 +50,12 @@ std::vector<int64_t> PhysicalShape(const Workload& w, bool channels_last) {
 
 PoolOp OpFor(const Workload& w) {
   switch (w.kind) {
-    case WorkloadKind::kAvgPool: return PoolOp{PoolKind::kAvg, 2};
-    case WorkloadKind::kAdaptiveAvgPool: return PoolOp{PoolKind::kAdaptiveAvg, 2};
-    default: return PoolOp{PoolKind::kMax, 2};
+    case WorkloadKind::kAvgPool:
+      return PoolOp{PoolKind::kAvg, 2};
+    case WorkloadKind::kAdaptiveAvgPool:
+      return PoolOp{PoolKind::kAdaptiveAvg, 2};
+    default:
+      return PoolOp{PoolKind::kMax, 2};
   }
 }
 
@@ -71,7 +74,8 @@ PoolArgs ArgsFor(const Workload& w, bool channels_last) {
 }
 
 void SetBytes(benchmark::State& state, int64_t bytes_per_iteration) {
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * bytes_per_iteration);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) *
+                          bytes_per_iteration);
 }
 
 void BenchPool(benchmark::State& state, const Workload& w, bool channels_last,
@@ -83,7 +87,8 @@ void BenchPool(benchmark::State& state, const Workload& w, bool channels_last,
   const TensorView input{DType::kFloat32, shape, flat.data()};
   const PoolOp op = OpFor(w);
   const PoolArgs args = ArgsFor(w, channels_last);
-  absl::StatusOr<PoolPlan> plan = PlanPool(op, DType::kFloat32, shape, args, exec);
+  absl::StatusOr<PoolPlan> plan =
+      PlanPool(op, DType::kFloat32, shape, args, exec);
   if (!plan.ok()) {
     state.SkipWithError(plan.status().ToString().c_str());
     return;
@@ -93,7 +98,8 @@ void BenchPool(benchmark::State& state, const Workload& w, bool channels_last,
     // the input, made once, outside the timed loop).
     const Tensor owned = *Tensor::FromBytes(
         DType::kFloat32, shape,
-        absl::string_view(static_cast<const char*>(flat.data()), flat.nbytes()));
+        absl::string_view(static_cast<const char*>(flat.data()),
+                          flat.nbytes()));
     for (auto _ : state) {
       absl::StatusOr<PoolResult> r = Pool(op, owned, args, exec);
       if (!r.ok()) {
@@ -103,7 +109,8 @@ void BenchPool(benchmark::State& state, const Workload& w, bool channels_last,
       benchmark::DoNotOptimize(r->output.data());
     }
   } else {
-    Tensor out = *Tensor::Zeros(DType::kFloat32, plan->output_shape);  // pages touched
+    Tensor out =
+        *Tensor::Zeros(DType::kFloat32, plan->output_shape);  // pages touched
     const MutableTensorView out_view = out.mutable_view();
     for (auto _ : state) {
       absl::Status s = RunPool(*plan, input, out_view, nullptr, exec);
@@ -124,10 +131,12 @@ void BenchCat(benchmark::State& state, const Workload& w, bool channels_last,
   const std::vector<int64_t> shape = PhysicalShape(w, channels_last);
   const int64_t dim = channels_last ? 3 : 1;
   const Tensor& flat = InputFor(w);
-  const absl::string_view bytes(static_cast<const char*>(flat.data()), flat.nbytes());
+  const absl::string_view bytes(static_cast<const char*>(flat.data()),
+                                flat.nbytes());
   // Two distinct inputs, as torch.cat((x, y), 1) would see.
-  const std::vector<Tensor> inputs = {*Tensor::FromBytes(DType::kFloat32, shape, bytes),
-                                      *Tensor::FromBytes(DType::kFloat32, shape, bytes)};
+  const std::vector<Tensor> inputs = {
+      *Tensor::FromBytes(DType::kFloat32, shape, bytes),
+      *Tensor::FromBytes(DType::kFloat32, shape, bytes)};
   if (fresh_output) {
     for (auto _ : state) {
       absl::StatusOr<Tensor> r = Cat(inputs, dim, exec);

@@ -33,11 +33,14 @@ inline constexpr Workload kWorkloads[] = {
 };
 
 // PyTorch's output size without ceil_mode.
-constexpr int64_t PooledSize(int64_t in, int64_t kernel, int64_t stride, int64_t pad) {
+constexpr int64_t PooledSize(int64_t in, int64_t kernel, int64_t stride,
+                             int64_t pad) {
   return (in + 2 * pad - kernel) / stride + 1;
 }
 
-constexpr int64_t InputElements(const Workload& w) { return w.n * w.c * w.h * w.w; }
+constexpr int64_t InputElements(const Workload& w) {
+  return w.n * w.c * w.h * w.w;
+}
 
 constexpr int64_t OutputElements(const Workload& w) {
   switch (w.kind) {
@@ -51,7 +54,8 @@ constexpr int64_t OutputElements(const Workload& w) {
   }
 }
 
-// Bytes a perfect kernel must move: read every input once, write the output once.
+// Bytes a perfect kernel must move: read every input once, write the output
+// once.
 constexpr int64_t BytesMoved(const Workload& w) {
   const int64_t inputs = w.kind == WorkloadKind::kCat ? 2 : 1;
   return 4 * (inputs * InputElements(w) + OutputElements(w));

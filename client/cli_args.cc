@@ -67,7 +67,9 @@ absl::StatusOr<bool> ParseBool(absl::string_view flag, absl::string_view text) {
 absl::Status CheckUtf8(absl::string_view flag, absl::string_view text) {
   size_t i = 0;
   while (i < text.size()) {
-    const auto byte = [&](size_t k) { return static_cast<unsigned char>(text[k]); };
+    const auto byte = [&](size_t k) {
+      return static_cast<unsigned char>(text[k]);
+    };
     const unsigned char lead = byte(i);
     // Sequence length and the range the second byte must fall in, which
     // rules out overlong forms, surrogates and code points past U+10FFFF.
@@ -95,9 +97,9 @@ absl::Status CheckUtf8(absl::string_view flag, absl::string_view text) {
       ok = k == 1 ? (c >= lo && c <= hi) : (c >= 0x80 && c <= 0xBF);
     }
     if (!ok) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--", flag, " is not valid UTF-8: byte 0x", absl::Hex(lead, absl::kZeroPad2),
-          " at offset ", i));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, " is not valid UTF-8: byte 0x",
+                       absl::Hex(lead, absl::kZeroPad2), " at offset ", i));
     }
     i += len;
   }

@@ -453,7 +453,8 @@ int Run(int argc, char** argv) {
     bench_flags.kernel_size = "2";
   }
   absl::StatusOr<PoolArgs> pool_args = PoolArgsFromFlags(bench_flags);
-  if (absl::Status utf8 = CheckUtf8("op", bench_options.op); !utf8.ok()) pool_args = utf8;
+  if (absl::Status utf8 = CheckUtf8("op", bench_options.op); !utf8.ok())
+    pool_args = utf8;
   absl::StatusOr<std::vector<int64_t>> shape =
       ParseIntList("shape", bench_shape);
   absl::StatusOr<absl::Duration> duration =

@@ -137,7 +137,8 @@ absl::StatusOr<Tensor> ReadTensor(CodedInputStream* in,
                wire_type == WireFormatLite::WIRETYPE_LENGTH_DELIMITED) {
       uint32_t length = 0;
       if (!in->ReadVarint32(&length)) return Malformed(name);
-      std::optional<DType> dtype = wire::DTypeFromProto(static_cast<int64_t>(dtype_value));
+      std::optional<DType> dtype =
+          wire::DTypeFromProto(static_cast<int64_t>(dtype_value));
       absl::StatusOr<int64_t> numel =
           dtype.has_value()
               ? CheckedNumel(shape, *dtype, kDefaultMaxElements, name)
@@ -162,7 +163,8 @@ absl::StatusOr<Tensor> ReadTensor(CodedInputStream* in,
     }
   }
 
-  std::optional<DType> dtype = wire::DTypeFromProto(static_cast<int64_t>(dtype_value));
+  std::optional<DType> dtype =
+      wire::DTypeFromProto(static_cast<int64_t>(dtype_value));
   if (!dtype.has_value()) {
     return absl::InternalError(absl::StrCat("server reply: ", name,
                                             ".dtype is not a known dtype, got ",

@@ -31,7 +31,8 @@ struct AdaptiveAvgPolicy {
   T Finish(Acc sum, int64_t od, int64_t oh, int64_t ow, int64_t channel) const {
     const Windows3& w = *windows;
     if (channel < fused_channels) {
-      return Elem<T>::Store(sum / static_cast<Acc>(w[1].size[oh] * w[2].size[ow]));
+      return Elem<T>::Store(sum /
+                            static_cast<Acc>(w[1].size[oh] * w[2].size[ow]));
     }
     const Acc kd = static_cast<Acc>(w[0].size[od]);
     const Acc kh = static_cast<Acc>(w[1].size[oh]);
@@ -44,7 +45,8 @@ struct AdaptiveAvgPolicy {
 // vectors: AVX2 holds 8 floats, 4 doubles, 16 bfloat16 values.
 template <typename T>
 int64_t FusedDivisionChannels(const PoolPlan& plan) {
-  if (!plan.channels_last || !plan.batched || plan.op.spatial_dims == 3) return 0;
+  if (!plan.channels_last || !plan.batched || plan.op.spatial_dims == 3)
+    return 0;
   const int64_t lanes = std::is_same_v<T, BFloat16> ? 16
                         : std::is_same_v<T, double> ? 4
                                                     : 8;
@@ -61,7 +63,8 @@ struct HalfAdaptiveAvgPolicy {
   static float Round(float v) { return Float16ToFloat(FloatToFloat16(v)); }
   float Zero() const { return 0.0f; }
   float Add(float sum, float v) const { return Round(sum + v); }
-  Float16 Finish(float sum, int64_t od, int64_t oh, int64_t ow, int64_t /*channel*/) const {
+  Float16 Finish(float sum, int64_t od, int64_t oh, int64_t ow,
+                 int64_t /*channel*/) const {
     const Windows3& w = *windows;
     const float kd = Round(static_cast<float>(w[0].size[od]));
     const float kh = Round(static_cast<float>(w[1].size[oh]));
@@ -94,20 +97,28 @@ absl::Status GlobalMean(const PoolPlan& plan, const T* in, T* out,
     // straddling the boundary between the two summation orders.
     const int64_t split = CascadeChannels<T>(channels);
     const int64_t head_blocks = (split + kMaxLanes - 1) / kMaxLanes;
-    const int64_t blocks = head_blocks + (channels - split + kMaxLanes - 1) / kMaxLanes;
-    return ParallelFor(g.batch * blocks, size * kMaxLanes, exec, [&](int64_t u0, int64_t u1) {
-      Acc sums[kMaxLanes];
-      for (int64_t u = u0; u < u1; ++u) {
-        const int64_t n = u / blocks, b = u % blocks;
-        const int64_t c0 = b < head_blocks ? b * kMaxLanes : split + (b - head_blocks) * kMaxLanes;
-        const int64_t c1 = std::min(b < head_blocks ? split : channels, c0 + kMaxLanes);
-        StridedChannelSums<T>(in + n * size * channels, size, channels, c0, c1, sums);
-        for (int64_t c = c0; c < c1; ++c) out[n * channels + c] = finish(sums[c - c0]);
-      }
-    });
+    const int64_t blocks =
+        head_blocks + (channels - split + kMaxLanes - 1) / kMaxLanes;
+    return ParallelFor(
+        g.batch * blocks, size * kMaxLanes, exec, [&](int64_t u0, int64_t u1) {
+          Acc sums[kMaxLanes];
+          for (int64_t u = u0; u < u1; ++u) {
+            const int64_t n = u / blocks, b = u % blocks;
+            const int64_t c0 = b < head_blocks
+                                   ? b * kMaxLanes
+                                   : split + (b - head_blocks) * kMaxLanes;
+            const int64_t c1 =
+                std::min(b < head_blocks ? split : channels, c0 + kMaxLanes);
+            StridedChannelSums<T>(in + n * size * channels, size, channels, c0,
+                                  c1, sums);
+            for (int64_t c = c0; c < c1; ++c)
+              out[n * channels + c] = finish(sums[c - c0]);
+          }
+        });
   }
   return ParallelFor(g.planes, size, exec, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) out[p] = finish(ContiguousSum<T>(in + p * size, size));
+    for (int64_t p = p0; p < p1; ++p)
+      out[p] = finish(ContiguousSum<T>(in + p * size, size));
   });
 }
 
@@ -131,7 +142,8 @@ absl::Status RunAdaptiveAvgPool(const PoolPlan& plan, const TensorView& input,
   return DispatchDType(plan.dtype, [&](auto tag) -> absl::Status {
     using T = decltype(tag);
     if constexpr (std::is_integral_v<T>) {
-      return absl::InternalError("adaptive_avg_pool on an integer dtype was planned");
+      return absl::InternalError(
+          "adaptive_avg_pool on an integer dtype was planned");
     } else {
       const T* in = input.data_as<T>();
       T* out = output.data_as<T>();
@@ -144,7 +156,8 @@ absl::Status RunAdaptiveAvgPool(const PoolPlan& plan, const TensorView& input,
           return SumKernel<T>(geometry, windows, in, out, policy, exec);
         }
       }
-      const AdaptiveAvgPolicy<T> policy{&windows, FusedDivisionChannels<T>(plan)};
+      const AdaptiveAvgPolicy<T> policy{&windows,
+                                        FusedDivisionChannels<T>(plan)};
       return SumKernel<T>(geometry, windows, in, out, policy, exec);
     }
   });

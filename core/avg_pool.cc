@@ -27,7 +27,8 @@ struct AvgPolicy {
 
   Acc Zero() const { return Acc(0); }
   Acc Add(Acc sum, Acc v) const { return sum + v; }
-  T Finish(Acc sum, int64_t od, int64_t oh, int64_t ow, int64_t /*channel*/) const {
+  T Finish(Acc sum, int64_t od, int64_t oh, int64_t ow,
+           int64_t /*channel*/) const {
     const Windows3& w = *windows;
     int64_t factor;
     if (divisor_override.has_value()) {
@@ -39,7 +40,8 @@ struct AvgPolicy {
                                     static_cast<uint64_t>(w[1].size[oh]) *
                                     static_cast<uint64_t>(w[2].size[ow]));
     } else {
-      factor = (w[0].end[od] - w[0].begin[od]) * (w[1].end[oh] - w[1].begin[oh]) *
+      factor = (w[0].end[od] - w[0].begin[od]) *
+               (w[1].end[oh] - w[1].begin[oh]) *
                (w[2].end[ow] - w[2].begin[ow]);
     }
     if (int_divisor) factor = static_cast<int32_t>(factor);
@@ -57,8 +59,8 @@ void BuildAvgWindows(const PoolPlan& plan, Windows3& windows) {
 
 // Average over `plan`'s windows of `in` (element type T) into `out`.
 template <typename T>
-absl::Status AvgInto(const PoolPlan& plan, const Windows3& windows,
-                     const T* in, T* out, bool count_include_pad,
+absl::Status AvgInto(const PoolPlan& plan, const Windows3& windows, const T* in,
+                     T* out, bool count_include_pad,
                      std::optional<int64_t> divisor_override,
                      const ExecOptions& exec) {
   const bool channels_last_2d =
@@ -90,13 +92,16 @@ F PowLikeTorch(F x, double exponent) {
 float PowBFloat16(float x, double exponent, bool vector_lane) {
   auto r = [](float v) { return BFloat16ToFloat(FloatToBFloat16(v)); };
   if (exponent == 0.5) return r(std::sqrt(x));
-  if (exponent == -0.5) return vector_lane ? r(1.0f / std::sqrt(x)) : r(1.0f / r(std::sqrt(x)));
+  if (exponent == -0.5)
+    return vector_lane ? r(1.0f / std::sqrt(x)) : r(1.0f / r(std::sqrt(x)));
   if (exponent == -1.0) return r(1.0f / x);
-  const float e = BFloat16ToFloat(FloatToBFloat16(static_cast<float>(exponent)));
+  const float e =
+      BFloat16ToFloat(FloatToBFloat16(static_cast<float>(exponent)));
   if (e == 2.0f) return r(x * x);
   if (e == 3.0f) return r(r(x * x) * x);
   if (e == -2.0f) return r(1.0f / r(x * x));
-  return r(static_cast<float>(std::pow(static_cast<double>(x), static_cast<double>(e))));
+  return r(static_cast<float>(
+      std::pow(static_cast<double>(x), static_cast<double>(e))));
 }
 
 // Elements [0, VectorEnd(n)) of an n-element bfloat16 elementwise op take
@@ -126,11 +131,13 @@ absl::Status LpInFloat(const PoolPlan& plan, const Windows3& windows,
   absl::Status st = AvgInto<F>(plan, windows, powered.data(), pooled.data(),
                                /*count_include_pad=*/true, std::nullopt, exec);
   if (!st.ok()) return st;
-  const F kprod = static_cast<F>(plan.kernel[0] * plan.kernel[1] * plan.kernel[2]);
+  const F kprod =
+      static_cast<F>(plan.kernel[0] * plan.kernel[1] * plan.kernel[2]);
   const double inv_p = 1.0 / p;
   for (int64_t i = 0; i < out_n; ++i) {
     const F v = SignReluAbs(pooled[i]) * kprod;
-    out[i] = Elem<T>::Store(static_cast<typename Elem<T>::Acc>(PowLikeTorch<F>(v, inv_p)));
+    out[i] = Elem<T>::Store(
+        static_cast<typename Elem<T>::Acc>(PowLikeTorch<F>(v, inv_p)));
   }
   return absl::OkStatus();
 }
@@ -145,15 +152,19 @@ absl::Status LpBFloat16(const PoolPlan& plan, const Windows3& windows,
   const BFloat16* src = input.data_as<BFloat16>();
   std::vector<BFloat16> powered(in_n);
   for (int64_t i = 0; i < in_n; ++i) {
-    powered[i] = FloatToBFloat16(PowBFloat16(BFloat16ToFloat(src[i]), p, i < VectorEnd(in_n)));
+    powered[i] = FloatToBFloat16(
+        PowBFloat16(BFloat16ToFloat(src[i]), p, i < VectorEnd(in_n)));
   }
-  absl::Status st = AvgInto<BFloat16>(plan, windows, powered.data(), out,
-                                      /*count_include_pad=*/true, std::nullopt, exec);
+  absl::Status st =
+      AvgInto<BFloat16>(plan, windows, powered.data(), out,
+                        /*count_include_pad=*/true, std::nullopt, exec);
   if (!st.ok()) return st;
-  const float kprod = static_cast<float>(plan.kernel[0] * plan.kernel[1] * plan.kernel[2]);
+  const float kprod =
+      static_cast<float>(plan.kernel[0] * plan.kernel[1] * plan.kernel[2]);
   const double inv_p = 1.0 / p;
   for (int64_t i = 0; i < out_n; ++i) {
-    const float v = BFloat16ToFloat(FloatToBFloat16(SignReluAbs(BFloat16ToFloat(out[i])) * kprod));
+    const float v = BFloat16ToFloat(
+        FloatToBFloat16(SignReluAbs(BFloat16ToFloat(out[i])) * kprod));
     out[i] = FloatToBFloat16(PowBFloat16(v, inv_p, i < VectorEnd(out_n)));
   }
   return absl::OkStatus();
@@ -187,11 +198,14 @@ absl::Status RunLpPool(const PoolPlan& plan, const TensorView& input,
   BuildAvgWindows(plan, windows);
   switch (plan.dtype) {
     case DType::kFloat32:
-      return LpInFloat<float, float>(plan, windows, input, output.data_as<float>(), exec);
+      return LpInFloat<float, float>(plan, windows, input,
+                                     output.data_as<float>(), exec);
     case DType::kFloat64:
-      return LpInFloat<double, double>(plan, windows, input, output.data_as<double>(), exec);
+      return LpInFloat<double, double>(plan, windows, input,
+                                       output.data_as<double>(), exec);
     case DType::kFloat16:
-      return LpInFloat<Float16, float>(plan, windows, input, output.data_as<Float16>(), exec);
+      return LpInFloat<Float16, float>(plan, windows, input,
+                                       output.data_as<Float16>(), exec);
     case DType::kBFloat16:
       return LpBFloat16(plan, windows, input, output.data_as<BFloat16>(), exec);
     default:

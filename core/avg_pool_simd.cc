@@ -44,14 +44,16 @@ namespace HWY_NAMESPACE {
 // Stores sum[q][k] / divisor as output row q's vector k at x (masked past
 // the row's end): the last step of both channels-first avg kernels.
 template <int K, int R>
-HWY_INLINE void StoreAverages(DF d, const Pool2dJob& job, const hn::Vec<DF> (&sum)[R][K],
-                              int64_t x, const float* const* div, float* const* out) {
+HWY_INLINE void StoreAverages(DF d, const Pool2dJob& job,
+                              const hn::Vec<DF> (&sum)[R][K], int64_t x,
+                              const float* const* div, float* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   for (int q = 0; q < R; ++q) {
     for (int k = 0; k < K; ++k) {
       const int64_t at = x + k * n;
       const hn::Vec<DF> quotient = sum[q][k] / hn::LoadU(d, div[q] + at);
-      StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, job.ow - at, out[q] + at);
+      StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient,
+             job.ow - at, out[q] + at);
     }
   }
 }
@@ -62,8 +64,9 @@ HWY_INLINE void StoreAverages(DF d, const Pool2dJob& job, const hn::Vec<DF> (&su
 // the R windows are loaded once. `rows` + r * row_len is padded input row
 // r; win[q], div[q], out[q] belong to output row q.
 template <int K, int R, int KW>
-HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
-                            int64_t row_len, const Range* win, int64_t x,
+HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job,
+                            const float* HWY_RESTRICT rows, int64_t row_len,
+                            const Range* win, int64_t x,
                             const float* const* div, float* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t kw = KW != 0 ? KW : job.kw;
@@ -106,21 +109,28 @@ HWY_INLINE void AvgRowBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRIC
 // AvgRowBlock for `vectors` (1 to 4) vectors; KW: the window width when
 // known at compile time (0: job.kw).
 template <int R, int KW>
-HWY_INLINE void AvgRowBlocks(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
-                             int64_t row_len, const Range* win, int64_t x,
-                             const float* const* div, float* const* out, int64_t vectors) {
+HWY_INLINE void AvgRowBlocks(DF d, const Pool2dJob& job,
+                             const float* HWY_RESTRICT rows, int64_t row_len,
+                             const Range* win, int64_t x,
+                             const float* const* div, float* const* out,
+                             int64_t vectors) {
   switch (vectors) {
-    case 4: return AvgRowBlock<4, R, KW>(d, job, rows, row_len, win, x, div, out);
-    case 3: return AvgRowBlock<3, R, KW>(d, job, rows, row_len, win, x, div, out);
-    case 2: return AvgRowBlock<2, R, KW>(d, job, rows, row_len, win, x, div, out);
-    default: return AvgRowBlock<1, R, KW>(d, job, rows, row_len, win, x, div, out);
+    case 4:
+      return AvgRowBlock<4, R, KW>(d, job, rows, row_len, win, x, div, out);
+    case 3:
+      return AvgRowBlock<3, R, KW>(d, job, rows, row_len, win, x, div, out);
+    case 2:
+      return AvgRowBlock<2, R, KW>(d, job, rows, row_len, win, x, div, out);
+    default:
+      return AvgRowBlock<1, R, KW>(d, job, rows, row_len, win, x, div, out);
   }
 }
 
 // One group of up to four vectors of R output rows.
 template <int R>
-HWY_INLINE int64_t AvgRowGroup(DF d, const Pool2dJob& job, const float* HWY_RESTRICT rows,
-                               int64_t row_len, const Range* win, int64_t x,
+HWY_INLINE int64_t AvgRowGroup(DF d, const Pool2dJob& job,
+                               const float* HWY_RESTRICT rows, int64_t row_len,
+                               const Range* win, int64_t x,
                                const float* const* div, float* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t vectors = std::min<int64_t>(4, (job.ow - x + n - 1) / n);
@@ -153,7 +163,8 @@ void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   ScratchFloats rows(1, band_rows * row_len);
   ScratchFloats out_rows(0, kFloatOut ? 0 : 2 * owr);
   // Zero margins stay zero: only [pw, pw + iw) of a row is ever rewritten.
-  std::memset(rows.get(), 0, static_cast<size_t>(band_rows * row_len) * sizeof(float));
+  std::memset(rows.get(), 0,
+              static_cast<size_t>(band_rows * row_len) * sizeof(float));
   for (int64_t u = u0; u < u1; ++u) {
     const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
     const Range band = BandRows(job, y0, y1);
@@ -175,19 +186,24 @@ void AvgPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
           orow[q] = out_rows.get() + q * owr;
         }
       }
-      for (; next_row < std::min(win[pair - 1].end + kCopyAhead, band.end); ++next_row) {
+      for (; next_row < std::min(win[pair - 1].end + kCopyAhead, band.end);
+           ++next_row) {
         const int64_t r = next_row;
         PrefetchRowAhead(ip, r, job.iw);
-        ConvertRow(rows.get() + (r - band.begin) * row_len + job.pw, ip + r * job.iw, job.iw);
+        ConvertRow(rows.get() + (r - band.begin) * row_len + job.pw,
+                   ip + r * job.iw, job.iw);
       }
       for (int64_t x = 0; x < job.ow;) {
-        x += pair == 2 ? AvgRowGroup<2>(d, job, band_rows_ptr, row_len, win, x, div, orow)
-                       : AvgRowGroup<1>(d, job, band_rows_ptr, row_len, win, x, div, orow);
+        x += pair == 2 ? AvgRowGroup<2>(d, job, band_rows_ptr, row_len, win, x,
+                                        div, orow)
+                       : AvgRowGroup<1>(d, job, band_rows_ptr, row_len, win, x,
+                                        div, orow);
       }
       if constexpr (!kFloatOut) {
         for (int q = 0; q < pair; ++q) {
           for (int64_t x = 0; x < job.ow; x += n) {
-            StoreF(d, hn::Load(d, orow[q] + x), job.ow - x, op + (y + q) * job.ow + x);
+            StoreF(d, hn::Load(d, orow[q] + x), job.ow - x,
+                   op + (y + q) * job.ow + x);
           }
         }
       }
@@ -216,15 +232,17 @@ constexpr int kDirectRows = 3;
 // column): added to the sums of the block's output rows whose windows hold
 // row i (every one when R == 1).
 template <int K, int R>
-HWY_INLINE void AvgDirectTap(DF d, const float* HWY_RESTRICT p, int64_t i, int64_t kh,
-                             int64_t j, int64_t kw, const hn::Mask<DF>* HWY_RESTRICT masks,
+HWY_INLINE void AvgDirectTap(DF d, const float* HWY_RESTRICT p, int64_t i,
+                             int64_t kh, int64_t j, int64_t kw,
+                             const hn::Mask<DF>* HWY_RESTRICT masks,
                              bool mask_middle, hn::Vec<DF> (&sum)[R][K]) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   POOLCAT_UNROLL
   for (int k = 0; k < K; ++k) {
     const bool masked = (k == 0 || k == K - 1) ? masks != nullptr : mask_middle;
-    const hn::Vec<DF> v = masked ? hn::MaskedLoad(masks[k * kw + j], d, p + k * n + j)
-                                 : hn::LoadU(d, p + k * n + j);
+    const hn::Vec<DF> v =
+        masked ? hn::MaskedLoad(masks[k * kw + j], d, p + k * n + j)
+               : hn::LoadU(d, p + k * n + j);
     POOLCAT_UNROLL
     for (int q = 0; q < R; ++q) {
       if (R == 1 || (q <= i && i < q + kh)) sum[q][k] = sum[q][k] + v;
@@ -234,12 +252,15 @@ HWY_INLINE void AvgDirectTap(DF d, const float* HWY_RESTRICT p, int64_t i, int64
 
 // Every tap of input row i, in order.
 template <int K, int R, int KW>
-HWY_INLINE void AvgDirectTaps(DF d, const Pool2dJob& job, const float* HWY_RESTRICT p,
-                              int64_t i, int64_t kh, const hn::Mask<DF>* HWY_RESTRICT masks,
+HWY_INLINE void AvgDirectTaps(DF d, const Pool2dJob& job,
+                              const float* HWY_RESTRICT p, int64_t i,
+                              int64_t kh,
+                              const hn::Mask<DF>* HWY_RESTRICT masks,
                               bool mask_middle, hn::Vec<DF> (&sum)[R][K]) {
   if constexpr (KW != 0) {
     POOLCAT_UNROLL
-    for (int64_t j = 0; j < KW; ++j) AvgDirectTap<K, R>(d, p, i, kh, j, KW, masks, mask_middle, sum);
+    for (int64_t j = 0; j < KW; ++j)
+      AvgDirectTap<K, R>(d, p, i, kh, j, KW, masks, mask_middle, sum);
   } else {
     for (int64_t j = 0; j < job.kw; ++j) {
       AvgDirectTap<K, R>(d, p, i, kh, j, job.kw, masks, mask_middle, sum);
@@ -261,8 +282,9 @@ HWY_INLINE void AvgDirectTaps(DF d, const Pool2dJob& job, const float* HWY_RESTR
 // row-to-sum tests then fold away). Loops with run-time trip counts are
 // left rolled: unrolling them only multiplied code size and compile time.
 template <int K, int R, int KH, int KW>
-HWY_INLINE void AvgDirectBlock(DF d, const Pool2dJob& job, const float* HWY_RESTRICT plane,
-                               int64_t r0, int64_t rows, int64_t x,
+HWY_INLINE void AvgDirectBlock(DF d, const Pool2dJob& job,
+                               const float* HWY_RESTRICT plane, int64_t r0,
+                               int64_t rows, int64_t x,
                                const hn::Mask<DF>* HWY_RESTRICT masks,
                                const float* const* div, float* const* out) {
   hn::Vec<DF> sum[R][K];
@@ -277,12 +299,14 @@ HWY_INLINE void AvgDirectBlock(DF d, const Pool2dJob& job, const float* HWY_REST
   if constexpr (R > 1 && KH != 0) {
     POOLCAT_UNROLL
     for (int64_t i = 0; i < KH + R - 1; ++i) {
-      AvgDirectTaps<K, R, KW>(d, job, first + i * job.iw, i, KH, masks, mask_middle, sum);
+      AvgDirectTaps<K, R, KW>(d, job, first + i * job.iw, i, KH, masks,
+                              mask_middle, sum);
     }
   } else {
     const int64_t count = R > 1 ? job.kh + R - 1 : rows;
     for (int64_t i = 0; i < count; ++i) {
-      AvgDirectTaps<K, R, KW>(d, job, first + i * job.iw, i, job.kh, masks, mask_middle, sum);
+      AvgDirectTaps<K, R, KW>(d, job, first + i * job.iw, i, job.kh, masks,
+                              mask_middle, sum);
     }
   }
   StoreAverages<K, R>(d, job, sum, x, div, out);
@@ -291,8 +315,9 @@ HWY_INLINE void AvgDirectBlock(DF d, const Pool2dJob& job, const float* HWY_REST
 // One output row or pair of rows, every vector of it, in groups of up to
 // four vectors.
 template <int R, int KH, int KW>
-HWY_INLINE void AvgDirectRows(DF d, const Pool2dJob& job, const float* HWY_RESTRICT plane,
-                              int64_t r0, int64_t rows, const hn::Mask<DF>* masks,
+HWY_INLINE void AvgDirectRows(DF d, const Pool2dJob& job,
+                              const float* HWY_RESTRICT plane, int64_t r0,
+                              int64_t rows, const hn::Mask<DF>* masks,
                               const bool* group_masked, const float* const* div,
                               float* const* out) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
@@ -301,10 +326,18 @@ HWY_INLINE void AvgDirectRows(DF d, const Pool2dJob& job, const float* HWY_RESTR
   for (int64_t x = 0; x < job.ow; x += 4 * n, ++g) {
     const hn::Mask<DF>* m = group_masked[g] ? masks + (x / n) * kw : nullptr;
     switch (std::min<int64_t>(4, (job.ow - x + n - 1) / n)) {
-      case 4: AvgDirectBlock<4, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out); break;
-      case 3: AvgDirectBlock<3, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out); break;
-      case 2: AvgDirectBlock<2, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out); break;
-      default: AvgDirectBlock<1, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out); break;
+      case 4:
+        AvgDirectBlock<4, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out);
+        break;
+      case 3:
+        AvgDirectBlock<3, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out);
+        break;
+      case 2:
+        AvgDirectBlock<2, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out);
+        break;
+      default:
+        AvgDirectBlock<1, R, KH, KW>(d, job, plane, r0, rows, x, m, div, out);
+        break;
     }
   }
 }
@@ -324,7 +357,8 @@ void AvgPoolCFDirect(const Pool2dJob& job, int64_t u0, int64_t u1) {
     for (int64_t j = 0; j < kw; ++j) {
       const auto col = hn::Iota(di, static_cast<int32_t>(v * n + j - job.pw));
       masks[v * kw + j] = hn::RebindMask(
-          d, hn::And(col > hn::Set(di, -1), hn::Set(di, static_cast<int32_t>(job.iw)) > col));
+          d, hn::And(col > hn::Set(di, -1),
+                     hn::Set(di, static_cast<int32_t>(job.iw)) > col));
     }
   }
   for (int64_t x = 0, g = 0; x < job.ow; x += 4 * n, ++g) {
@@ -342,16 +376,20 @@ void AvgPoolCFDirect(const Pool2dJob& job, int64_t u0, int64_t u1) {
         div[q] = job.divisors + (y + q) * job.ow;
         orow[q] = op + (y + q) * job.ow;
       }
-      if (y + kDirectRows <= y1 && top >= 0 && top + kDirectRows - 1 + kh <= job.ih) {
-        AvgDirectRows<kDirectRows, KH, KW>(d, job, ip, top, 0, masks, group_masked, div, orow);
+      if (y + kDirectRows <= y1 && top >= 0 &&
+          top + kDirectRows - 1 + kh <= job.ih) {
+        AvgDirectRows<kDirectRows, KH, KW>(d, job, ip, top, 0, masks,
+                                           group_masked, div, orow);
         y += kDirectRows;
       } else if (y + 2 <= y1 && top >= 0 && top + 1 + kh <= job.ih) {
-        AvgDirectRows<2, KH, KW>(d, job, ip, top, 0, masks, group_masked, div, orow);
+        AvgDirectRows<2, KH, KW>(d, job, ip, top, 0, masks, group_masked, div,
+                                 orow);
         y += 2;
       } else {
         const Range win = Window(y, 1, job.ph, kh, job.ih);
         const int64_t rows = win.end > win.begin ? win.end - win.begin : 0;
-        AvgDirectRows<1, KH, KW>(d, job, ip, win.begin, rows, masks, group_masked, div, orow);
+        AvgDirectRows<1, KH, KW>(d, job, ip, win.begin, rows, masks,
+                                 group_masked, div, orow);
         y += 1;
       }
     }
@@ -377,16 +415,20 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 #endif
   switch (job.elem) {
-    case ElemType::kFloat32: return AvgPoolCFT<float>(job, u0, u1);
-    case ElemType::kBFloat16: return AvgPoolCFT<BFloat16>(job, u0, u1);
-    case ElemType::kFloat16: return AvgPoolCFT<Float16>(job, u0, u1);
+    case ElemType::kFloat32:
+      return AvgPoolCFT<float>(job, u0, u1);
+    case ElemType::kBFloat16:
+      return AvgPoolCFT<BFloat16>(job, u0, u1);
+    case ElemType::kFloat16:
+      return AvgPoolCFT<Float16>(job, u0, u1);
   }
 }
 
 // K vectors of channels of one channels-last avg_pool output.
 template <int K, class D, typename T>
 HWY_INLINE void AvgAt(D d, const T* HWY_RESTRICT in, const Pool2dJob& job,
-                      Range rows, Range cols, float divisor, T* HWY_RESTRICT dst) {
+                      Range rows, Range cols, float divisor,
+                      T* HWY_RESTRICT dst) {
   const int64_t ch = job.channels;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   hn::Vec<D> sum[K];
@@ -394,13 +436,15 @@ HWY_INLINE void AvgAt(D d, const T* HWY_RESTRICT in, const Pool2dJob& job,
   for (int64_t r = rows.begin; r < rows.end; ++r) {
     const T* p = in + (r * job.iw) * ch;
     for (int64_t x = cols.begin; x < cols.end; ++x) {
-      for (int k = 0; k < K; ++k) sum[k] = sum[k] + LoadF(d, p + x * ch + k * n);
+      for (int k = 0; k < K; ++k)
+        sum[k] = sum[k] + LoadF(d, p + x * ch + k * n);
     }
   }
   const hn::Vec<D> div = hn::Set(d, divisor);
   for (int k = 0; k < K; ++k) {
     const hn::Vec<D> quotient = sum[k] / div;
-    StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, n, dst + k * n);
+    StoreF(d, job.add_to_zero ? hn::Zero(d) + quotient : quotient, n,
+           dst + k * n);
   }
 }
 
@@ -420,9 +464,12 @@ void AvgPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
         const float divisor = job.divisors[y * job.ow + x];
         T* dst = op + (y * job.ow + x) * ch;
         int64_t c = 0;
-        for (; c + 4 * n <= ch; c += 4 * n) AvgAt<4>(d, ip + c, job, rows, cols, divisor, dst + c);
-        for (; c + n <= ch; c += n) AvgAt<1>(d, ip + c, job, rows, cols, divisor, dst + c);
-        for (; c < ch; ++c) AvgAt<1>(d1, ip + c, job, rows, cols, divisor, dst + c);
+        for (; c + 4 * n <= ch; c += 4 * n)
+          AvgAt<4>(d, ip + c, job, rows, cols, divisor, dst + c);
+        for (; c + n <= ch; c += n)
+          AvgAt<1>(d, ip + c, job, rows, cols, divisor, dst + c);
+        for (; c < ch; ++c)
+          AvgAt<1>(d1, ip + c, job, rows, cols, divisor, dst + c);
       }
     }
   }
@@ -430,9 +477,12 @@ void AvgPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
 
 void AvgPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
   switch (job.elem) {
-    case ElemType::kFloat32: return AvgPoolCLT<float>(job, u0, u1);
-    case ElemType::kBFloat16: return AvgPoolCLT<BFloat16>(job, u0, u1);
-    case ElemType::kFloat16: return AvgPoolCLT<Float16>(job, u0, u1);
+    case ElemType::kFloat32:
+      return AvgPoolCLT<float>(job, u0, u1);
+    case ElemType::kBFloat16:
+      return AvgPoolCLT<BFloat16>(job, u0, u1);
+    case ElemType::kFloat16:
+      return AvgPoolCLT<Float16>(job, u0, u1);
   }
 }
 

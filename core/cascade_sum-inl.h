@@ -76,7 +76,8 @@ void RowSumLanes(int64_t size, int64_t lanes, AddRow add_row, Acc* work) {
   CascadeLanes<Acc>(
       size_ilp, kIlp * lanes,
       [&](int64_t i, Acc* acc) {
-        for (int64_t k = 0; k < kIlp; ++k) add_row(i * kIlp + k, acc + k * lanes);
+        for (int64_t k = 0; k < kIlp; ++k)
+          add_row(i * kIlp + k, acc + k * lanes);
       },
       work);
   for (int64_t i = size_ilp * kIlp; i < size; ++i) add_row(i, work);
@@ -101,7 +102,8 @@ typename Elem<T>::Acc InnerLaneLoad(const T* x, int64_t lane) {
     return BFloat16ToFloat(x[lane]) + BFloat16ToFloat(x[lane + 8]);
   } else if constexpr (std::is_same_v<T, Float16>) {
     // load_reduce_vec: neighbouring pairs reduced into one float lane.
-    return (0.0f + Float16ToFloat(x[2 * lane])) + Float16ToFloat(x[2 * lane + 1]);
+    return (0.0f + Float16ToFloat(x[2 * lane])) +
+           Float16ToFloat(x[2 * lane + 1]);
   } else {
     return x[lane];
   }
@@ -118,7 +120,8 @@ typename Elem<T>::Acc ContiguousSum(const T* x, int64_t size) {
   if (size < kLoad) {
     // scalar_inner_sum: one lane over the elements.
     RowSumLanes<Acc>(
-        size, 1, [&](int64_t i, Acc* acc) { acc[0] += Elem<T>::Load(x[i]); }, work);
+        size, 1, [&](int64_t i, Acc* acc) { acc[0] += Elem<T>::Load(x[i]); },
+        work);
     return work[0];
   }
   // vectorized_inner_sum: row_sum over whole vectors, then the scalar tail,
@@ -128,11 +131,13 @@ typename Elem<T>::Acc ContiguousSum(const T* x, int64_t size) {
       vec_count, kLanes,
       [&](int64_t v, Acc* acc) {
         const T* block = x + v * kLoad;
-        for (int64_t lane = 0; lane < kLanes; ++lane) acc[lane] += InnerLaneLoad<T>(block, lane);
+        for (int64_t lane = 0; lane < kLanes; ++lane)
+          acc[lane] += InnerLaneLoad<T>(block, lane);
       },
       work);
   Acc result = Acc(0);
-  for (int64_t k = vec_count * kLoad; k < size; ++k) result += Elem<T>::Load(x[k]);
+  for (int64_t k = vec_count * kLoad; k < size; ++k)
+    result += Elem<T>::Load(x[k]);
   for (int64_t lane = 0; lane < kLanes; ++lane) result += work[lane];
   return result;
 }
@@ -143,7 +148,8 @@ typename Elem<T>::Acc ContiguousSum(const T* x, int64_t size) {
 // accumulator vectors first, scalar_outer_sum groups of 4 channels.
 template <typename T>
 int64_t CascadeChannels(int64_t channels) {
-  const int64_t group = channels >= SumVec<T>::kLoad ? 4 * SumVec<T>::kLanes : 4;
+  const int64_t group =
+      channels >= SumVec<T>::kLoad ? 4 * SumVec<T>::kLanes : 4;
   return channels / group * group;
 }
 

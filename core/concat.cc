@@ -16,7 +16,7 @@
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "core/concat.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
-
+// Must come after foreach_target.h (which re-includes this file per target).
 #include "hwy/highway.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -60,7 +60,6 @@ void StreamCopy(uint8_t* HWY_RESTRICT dst, const uint8_t* HWY_RESTRICT src,
 HWY_AFTER_NAMESPACE();
 
 #if HWY_ONCE
-
 
 #include <algorithm>
 #include <atomic>
@@ -131,16 +130,26 @@ void ConvertRun(void* dst, const void* src, int64_t count) {
 template <typename F>
 void VisitDType(DType dtype, F&& f) {
   switch (dtype) {
-    case DType::kFloat32: return f(float{});
-    case DType::kFloat64: return f(double{});
-    case DType::kBFloat16: return f(BFloat16{});
-    case DType::kFloat16: return f(Float16{});
-    case DType::kInt8: return f(int8_t{});
-    case DType::kUInt8: return f(uint8_t{});
-    case DType::kInt16: return f(int16_t{});
-    case DType::kInt32: return f(int32_t{});
-    case DType::kInt64: return f(int64_t{});
-    case DType::kBool: return f(BoolByte{});
+    case DType::kFloat32:
+      return f(float{});
+    case DType::kFloat64:
+      return f(double{});
+    case DType::kBFloat16:
+      return f(BFloat16{});
+    case DType::kFloat16:
+      return f(Float16{});
+    case DType::kInt8:
+      return f(int8_t{});
+    case DType::kUInt8:
+      return f(uint8_t{});
+    case DType::kInt16:
+      return f(int16_t{});
+    case DType::kInt32:
+      return f(int32_t{});
+    case DType::kInt64:
+      return f(int64_t{});
+    case DType::kBool:
+      return f(BoolByte{});
   }
 }
 
@@ -161,10 +170,13 @@ ConvertFn GetConverter(DType dst, DType src) {
 
 // Legacy behaviour kept by torch.cat: a 1-D tensor of shape (0,) is ignored
 // whatever the other tensors' ranks are.
-bool IsLegacyEmpty(const TensorView& t) { return t.shape.size() == 1 && t.shape[0] == 0; }
+bool IsLegacyEmpty(const TensorView& t) {
+  return t.shape.size() == 1 && t.shape[0] == 0;
+}
 
 std::string DescribeInput(size_t i, const TensorView& t) {
-  return absl::StrCat(" (tensors[", i, "] has shape ", ShapeToString(t.shape), ")");
+  return absl::StrCat(" (tensors[", i, "] has shape ", ShapeToString(t.shape),
+                      ")");
 }
 
 // ---------------------------------------------------------------------------
@@ -185,11 +197,11 @@ constexpr size_t kStreamMinBytes = size_t{8} << 20;
 constexpr size_t kStreamMinRunBytes = 256;
 
 struct Piece {
-  const uint8_t* src;     // start of this input's data
-  size_t src_row_bytes;   // bytes this input contributes per outer slice
-  size_t dst_offset;      // byte offset of its run inside an output slice
-  ConvertFn convert;      // null when dtypes match (plain copy)
-  size_t src_elem;        // source element size (for conversion)
+  const uint8_t* src;    // start of this input's data
+  size_t src_row_bytes;  // bytes this input contributes per outer slice
+  size_t dst_offset;     // byte offset of its run inside an output slice
+  ConvertFn convert;     // null when dtypes match (plain copy)
+  size_t src_elem;       // source element size (for conversion)
 };
 
 struct CopyJob {
@@ -206,7 +218,8 @@ void CopyPart(const CopyJob& job, const Piece& p, int64_t row, size_t begin,
               size_t end) {
   if (begin >= end) return;
   const uint8_t* src = p.src + static_cast<size_t>(row) * p.src_row_bytes;
-  uint8_t* dst = job.dst + static_cast<size_t>(row) * job.dst_row_bytes + p.dst_offset;
+  uint8_t* dst =
+      job.dst + static_cast<size_t>(row) * job.dst_row_bytes + p.dst_offset;
   if (p.convert != nullptr) {
     // Offsets are in destination bytes; convert whole elements.
     const size_t first = begin / job.dst_elem;
@@ -233,13 +246,14 @@ size_t DstRunBytes(const CopyJob& job, const Piece& p) {
 }
 
 bool IsCancelled(const ExecOptions& exec) {
-  return exec.cancelled != nullptr && exec.cancelled->load(std::memory_order_relaxed);
+  return exec.cancelled != nullptr &&
+         exec.cancelled->load(std::memory_order_relaxed);
 }
 
 }  // namespace
 
-absl::StatusOr<CatPlan> PlanCat(absl::Span<const TensorView> inputs, int64_t dim,
-                                const ExecOptions& exec) {
+absl::StatusOr<CatPlan> PlanCat(absl::Span<const TensorView> inputs,
+                                int64_t dim, const ExecOptions& exec) {
   if (inputs.empty()) {
     return absl::InvalidArgumentError(
         "torch.cat(): expected a non-empty list of Tensors (tensors is empty)");
@@ -252,9 +266,9 @@ absl::StatusOr<CatPlan> PlanCat(absl::Span<const TensorView> inputs, int64_t dim
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (inputs[i].shape.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("zero-dimensional tensor (at position ", i,
-                       ") cannot be concatenated", DescribeInput(i, inputs[i])));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "zero-dimensional tensor (at position ", i,
+          ") cannot be concatenated", DescribeInput(i, inputs[i])));
     }
   }
 
@@ -279,8 +293,8 @@ absl::StatusOr<CatPlan> PlanCat(absl::Span<const TensorView> inputs, int64_t dim
   const int64_t rank = static_cast<int64_t>(first.shape.size());
   if (dim < -rank || dim >= rank) {
     return absl::OutOfRangeError(
-        absl::StrCat("Dimension out of range (expected to be in range of [", -rank,
-                     ", ", rank - 1, "], but got ", dim, ")"));
+        absl::StrCat("Dimension out of range (expected to be in range of [",
+                     -rank, ", ", rank - 1, "], but got ", dim, ")"));
   }
   plan.dim = dim < 0 ? dim + rank : dim;
 
@@ -289,9 +303,9 @@ absl::StatusOr<CatPlan> PlanCat(absl::Span<const TensorView> inputs, int64_t dim
     if (plan.skipped[i]) continue;
     const TensorView& t = inputs[i];
     if (static_cast<int64_t>(t.shape.size()) != rank) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "Tensors must have same number of dimensions: got ", rank, " and ",
-          t.shape.size(), DescribeInput(i, t)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("Tensors must have same number of dimensions: got ",
+                       rank, " and ", t.shape.size(), DescribeInput(i, t)));
     }
     for (int64_t d = 0; d < rank; ++d) {
       if (d == plan.dim || t.shape[d] == first.shape[d]) continue;
@@ -303,16 +317,16 @@ absl::StatusOr<CatPlan> PlanCat(absl::Span<const TensorView> inputs, int64_t dim
     // Sizes along dim are non-negative (checked above) but their sum may
     // still overflow when the other dims are zero.
     if (t.shape[plan.dim] > std::numeric_limits<int64_t>::max() - size_at_dim) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "torch.cat(): the output size along dimension ", plan.dim,
-          " overflows int64"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("torch.cat(): the output size along dimension ",
+                       plan.dim, " overflows int64"));
     }
     size_at_dim += t.shape[plan.dim];
   }
   plan.output_shape.assign(first.shape.begin(), first.shape.end());
   plan.output_shape[plan.dim] = size_at_dim;
-  absl::StatusOr<int64_t> out_numel =
-      CheckedNumel(plan.output_shape, plan.dtype, exec.max_elements, "cat output");
+  absl::StatusOr<int64_t> out_numel = CheckedNumel(
+      plan.output_shape, plan.dtype, exec.max_elements, "cat output");
   if (!out_numel.ok()) return out_numel.status();
   return plan;
 }
@@ -345,10 +359,12 @@ absl::Status RunCat(const CatPlan& plan, absl::Span<const TensorView> inputs,
     Piece p;
     p.src = static_cast<const uint8_t*>(inputs[i].data);
     p.src_elem = DTypeSize(inputs[i].dtype);
-    p.src_row_bytes = static_cast<size_t>(inputs[i].shape[plan.dim] * inner) * p.src_elem;
+    p.src_row_bytes =
+        static_cast<size_t>(inputs[i].shape[plan.dim] * inner) * p.src_elem;
     p.dst_offset = offset;
-    p.convert = inputs[i].dtype == plan.dtype ? nullptr
-                                              : GetConverter(plan.dtype, inputs[i].dtype);
+    p.convert = inputs[i].dtype == plan.dtype
+                    ? nullptr
+                    : GetConverter(plan.dtype, inputs[i].dtype);
     job.pieces.push_back(p);
     offset += DstRunBytes(job, p);
   }
@@ -361,8 +377,8 @@ absl::Status RunCat(const CatPlan& plan, absl::Span<const TensorView> inputs,
   //  - slices are large: a unit is a byte range of one piece in one slice.
   std::atomic<bool> stopped{false};
   if (job.dst_row_bytes <= kUnitBytes) {
-    const int64_t rows_per_unit =
-        std::max<int64_t>(1, static_cast<int64_t>(kUnitBytes / job.dst_row_bytes));
+    const int64_t rows_per_unit = std::max<int64_t>(
+        1, static_cast<int64_t>(kUnitBytes / job.dst_row_bytes));
     const int64_t units = (outer + rows_per_unit - 1) / rows_per_unit;
     threads = static_cast<int>(std::min<int64_t>(threads, units));
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
@@ -374,7 +390,8 @@ absl::Status RunCat(const CatPlan& plan, absl::Span<const TensorView> inputs,
       }
       const int64_t row_end = std::min(outer, (u + 1) * rows_per_unit);
       for (int64_t row = u * rows_per_unit; row < row_end; ++row) {
-        for (const Piece& p : job.pieces) CopyPart(job, p, row, 0, DstRunBytes(job, p));
+        for (const Piece& p : job.pieces)
+          CopyPart(job, p, row, 0, DstRunBytes(job, p));
       }
       FenceStreams(job);
     }
@@ -384,7 +401,8 @@ absl::Status RunCat(const CatPlan& plan, absl::Span<const TensorView> inputs,
     for (size_t k = 0; k < job.pieces.size(); ++k) {
       const size_t bytes = DstRunBytes(job, job.pieces[k]);
       chunk_start[k + 1] =
-          chunk_start[k] + static_cast<int64_t>((bytes + kUnitBytes - 1) / kUnitBytes);
+          chunk_start[k] +
+          static_cast<int64_t>((bytes + kUnitBytes - 1) / kUnitBytes);
     }
     const int64_t units_per_row = chunk_start.back();
     const int64_t units = units_per_row * outer;
@@ -402,7 +420,8 @@ absl::Status RunCat(const CatPlan& plan, absl::Span<const TensorView> inputs,
           std::upper_bound(chunk_start.begin(), chunk_start.end(), in_row) -
           chunk_start.begin() - 1);
       const Piece& p = job.pieces[k];
-      const size_t begin = static_cast<size_t>(in_row - chunk_start[k]) * kUnitBytes;
+      const size_t begin =
+          static_cast<size_t>(in_row - chunk_start[k]) * kUnitBytes;
       const size_t end = std::min(DstRunBytes(job, p), begin + kUnitBytes);
       CopyPart(job, p, row, begin, end);
       FenceStreams(job);
@@ -419,7 +438,8 @@ absl::StatusOr<Tensor> Cat(absl::Span<const Tensor> inputs, int64_t dim,
   for (const Tensor& t : inputs) views.push_back(t.view());
   absl::StatusOr<CatPlan> plan = PlanCat(views, dim, exec);
   if (!plan.ok()) return plan.status();
-  absl::StatusOr<Tensor> out = Tensor::Empty(plan->dtype, plan->output_shape, exec.max_elements);
+  absl::StatusOr<Tensor> out =
+      Tensor::Empty(plan->dtype, plan->output_shape, exec.max_elements);
   if (!out.ok()) return out.status();
   absl::Status s = RunCat(*plan, views, out->mutable_view(), exec);
   if (!s.ok()) return s;

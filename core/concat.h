@@ -16,10 +16,10 @@
 namespace poolcat {
 
 struct CatPlan {
-  DType dtype = DType::kFloat32;      // promoted result dtype
-  int64_t dim = 0;                    // normalised, non-negative
+  DType dtype = DType::kFloat32;  // promoted result dtype
+  int64_t dim = 0;                // normalised, non-negative
   std::vector<int64_t> output_shape;
-  std::vector<bool> skipped;          // per input: legacy (0,) tensor
+  std::vector<bool> skipped;  // per input: legacy (0,) tensor
 };
 
 // Validates the inputs as torch.cat does: at least one tensor, equal ranks

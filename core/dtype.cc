@@ -10,16 +10,26 @@ struct DTypeInfo {
 
 DTypeInfo Info(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return {"float32", 4};
-    case DType::kFloat64: return {"float64", 8};
-    case DType::kBFloat16: return {"bfloat16", 2};
-    case DType::kFloat16: return {"float16", 2};
-    case DType::kInt8: return {"int8", 1};
-    case DType::kUInt8: return {"uint8", 1};
-    case DType::kInt16: return {"int16", 2};
-    case DType::kInt32: return {"int32", 4};
-    case DType::kInt64: return {"int64", 8};
-    case DType::kBool: return {"bool", 1};
+    case DType::kFloat32:
+      return {"float32", 4};
+    case DType::kFloat64:
+      return {"float64", 8};
+    case DType::kBFloat16:
+      return {"bfloat16", 2};
+    case DType::kFloat16:
+      return {"float16", 2};
+    case DType::kInt8:
+      return {"int8", 1};
+    case DType::kUInt8:
+      return {"uint8", 1};
+    case DType::kInt16:
+      return {"int16", 2};
+    case DType::kInt32:
+      return {"int32", 4};
+    case DType::kInt64:
+      return {"int64", 8};
+    case DType::kBool:
+      return {"bool", 1};
   }
   return {"unknown", 0};
 }

@@ -57,7 +57,8 @@ inline float Float16ToFloat(Float16 h) {
   } else if (mantissa == 0) {  // signed zero
     bits = sign;
   } else {  // subnormal: value is mantissa * 2^-24, exact in float32
-    const float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
+    const float magnitude =
+        static_cast<float>(mantissa) * 5.9604644775390625e-8f;
     bits = sign | FloatBits(magnitude);
   }
   return FloatFromBits(bits);
@@ -76,7 +77,8 @@ inline Float16 FloatToFloat16(float f) {
     // ulp (2^-24) exactly at the float32 ulp of 0.5, so the FPU's own
     // round-to-nearest-even does the rounding.
     const float shifted = FloatFromBits(u) + 0.5f;
-    return Float16{static_cast<uint16_t>(sign | (FloatBits(shifted) - 0x3F000000u))};
+    return Float16{
+        static_cast<uint16_t>(sign | (FloatBits(shifted) - 0x3F000000u))};
   }
   // Normal range: re-bias the exponent (127 -> 15) and round the 13 dropped
   // mantissa bits to nearest even; a carry correctly bumps the exponent (up

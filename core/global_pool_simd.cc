@@ -39,7 +39,8 @@ HWY_INLINE V CascadeRows(const V& zero, int64_t size, const Load& load) {
   using pool_internal::CeilLog2;
   using pool_internal::kLevels;
   static_assert(kLevels == 4, "the accumulators below are ATen's four levels");
-  const int64_t level_power = CeilLog2(size) / kLevels > 4 ? CeilLog2(size) / kLevels : 4;
+  const int64_t level_power =
+      CeilLog2(size) / kLevels > 4 ? CeilLog2(size) / kLevels : 4;
   const int64_t level_step = int64_t{1} << level_power;
   const int64_t level_mask = level_step - 1;
   V acc0 = zero, acc1 = zero, acc2 = zero, acc3 = zero;
@@ -67,10 +68,14 @@ HWY_INLINE V RowSum(const V& zero, int64_t size, const Load& load) {
   using pool_internal::kIlp;
   static_assert(kIlp == 4, "the cascades below are ATen's four");
   const int64_t size_ilp = size / kIlp;
-  V p0 = CascadeRows(zero, size_ilp, [&](int64_t i) { return load(i * kIlp + 0); });
-  const V p1 = CascadeRows(zero, size_ilp, [&](int64_t i) { return load(i * kIlp + 1); });
-  const V p2 = CascadeRows(zero, size_ilp, [&](int64_t i) { return load(i * kIlp + 2); });
-  const V p3 = CascadeRows(zero, size_ilp, [&](int64_t i) { return load(i * kIlp + 3); });
+  V p0 = CascadeRows(zero, size_ilp,
+                     [&](int64_t i) { return load(i * kIlp + 0); });
+  const V p1 = CascadeRows(zero, size_ilp,
+                           [&](int64_t i) { return load(i * kIlp + 1); });
+  const V p2 = CascadeRows(zero, size_ilp,
+                           [&](int64_t i) { return load(i * kIlp + 2); });
+  const V p3 = CascadeRows(zero, size_ilp,
+                           [&](int64_t i) { return load(i * kIlp + 3); });
   for (int64_t i = size_ilp * kIlp; i < size; ++i) p0 = p0 + load(i);
   p0 = p0 + p1;
   p0 = p0 + p2;
@@ -86,7 +91,8 @@ constexpr int64_t kPlainCascadeVectors = 64;
 template <class D, class Load>
 HWY_INLINE hn::Vec<D> ShortRowSum(D d, int64_t count, const Load& load) {
   const int64_t quads = count / 4;
-  hn::Vec<D> p0 = hn::Zero(d), p1 = hn::Zero(d), p2 = hn::Zero(d), p3 = hn::Zero(d);
+  hn::Vec<D> p0 = hn::Zero(d), p1 = hn::Zero(d), p2 = hn::Zero(d),
+             p3 = hn::Zero(d);
   for (int64_t i = 0; i < quads; ++i) {
     p0 = p0 + load(4 * i + 0);
     p1 = p1 + load(4 * i + 1);
@@ -122,10 +128,22 @@ constexpr int32_t TransposePosition(int stage, int r, int j) {
   const int j0 = j & 1, j1 = (j >> 1) & 1, j2 = (j >> 2) & 1, j3 = (j >> 3) & 1;
   int p = 0, l = 0;
   switch (stage) {
-    case 0: p = (r << 1) | j3; l = j & 7; break;
-    case 1: p = (r2 << 3) | (r1 << 2) | (j0 << 1) | j3; l = (j2 << 2) | (j1 << 1) | r0; break;
-    case 2: p = (r2 << 3) | (j1 << 2) | (j0 << 1) | j3; l = (j2 << 2) | (r1 << 1) | r0; break;
-    default: p = j; l = r; break;
+    case 0:
+      p = (r << 1) | j3;
+      l = j & 7;
+      break;
+    case 1:
+      p = (r2 << 3) | (r1 << 2) | (j0 << 1) | j3;
+      l = (j2 << 2) | (j1 << 1) | r0;
+      break;
+    case 2:
+      p = (r2 << 3) | (j1 << 2) | (j0 << 1) | j3;
+      l = (j2 << 2) | (r1 << 1) | r0;
+      break;
+    default:
+      p = j;
+      l = r;
+      break;
   }
   return 8 * p + l;
 }
@@ -138,14 +156,16 @@ constexpr Transpose16x8Indices MakeTranspose16x8Indices() {
         const int32_t want = TransposePosition(s, o, j);
         for (int k = 0; k < 32; ++k) {  // k < 16: vector o & ~bit, else o | bit
           const int from = k < 16 ? (o & ~bit) : (o | bit);
-          if (TransposePosition(s - 1, from, k & 15) == want) t.index[s - 1][o][j] = k;
+          if (TransposePosition(s - 1, from, k & 15) == want)
+            t.index[s - 1][o][j] = k;
         }
       }
     }
   }
   return t;
 }
-alignas(64) constexpr Transpose16x8Indices kTranspose16x8 = MakeTranspose16x8Indices();
+alignas(64) constexpr Transpose16x8Indices kTranspose16x8 =
+    MakeTranspose16x8Indices();
 
 // v[i] = (plane 2i lanes 0-7, plane 2i + 1 lanes 0-7) becomes
 // v[l] = (lane l of planes 0, 1, ..., 15).
@@ -175,17 +195,20 @@ HWY_INLINE void GlobalAvgCF16(const GlobalJob& job, int64_t g) {
     const float* lo = x + 2 * i * size;
     const float* hi = lo + size;
     v[i] = ShortRowSum(d, vec_count, [&](int64_t k) {
-      return hn::Combine(d, hn::LoadU(d8, hi + k * 8), hn::LoadU(d8, lo + k * 8));
+      return hn::Combine(d, hn::LoadU(d8, hi + k * 8),
+                         hn::LoadU(d8, lo + k * 8));
     });
   }
   Transpose16x8(v);
   hn::Vec<DF> result = hn::Zero(d);
-  const auto plane_starts = hn::Iota(di, 0) * hn::Set(di, static_cast<int32_t>(size));
+  const auto plane_starts =
+      hn::Iota(di, 0) * hn::Set(di, static_cast<int32_t>(size));
   for (int64_t k = vec_count * 8; k < size; ++k) {
     result = result + hn::GatherIndex(d, x + k, plane_starts);
   }
   for (int l = 0; l < 8; ++l) result = result + v[l];
-  const hn::Vec<DF> quotient = (hn::Zero(d) + result) / hn::Set(d, static_cast<float>(size));
+  const hn::Vec<DF> quotient =
+      (hn::Zero(d) + result) / hn::Set(d, static_cast<float>(size));
   hn::StoreU(quotient, d, job.out + g);
 }
 #endif  // HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
@@ -216,19 +239,22 @@ void GlobalAvgCF(const GlobalJob& job, int64_t p0, int64_t p1) {
       result[q] = 0.0f;
       for (int64_t k = vec_count * 8; k < size; ++k) result[q] += x[k];
       if (vec_count < kPlainCascadeVectors) {
-        hn::Store(ShortRowSum(d8, vec_count, [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }),
-                  d8, lanes[q]);
-      } else {
         hn::Store(
-            RowSum(hn::Zero(d8), vec_count, [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }),
+            ShortRowSum(d8, vec_count,
+                        [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }),
             d8, lanes[q]);
+      } else {
+        hn::Store(RowSum(hn::Zero(d8), vec_count,
+                         [&](int64_t v) { return hn::LoadU(d8, x + v * 8); }),
+                  d8, lanes[q]);
       }
     }
     for (size_t lane = 0; lane < hn::Lanes(d8); ++lane) {
       for (int64_t q = 0; q < planes; ++q) result[q] += lanes[q][lane];
     }
     // The sum lands in a zero-filled output first (-0 becomes +0).
-    for (int64_t q = 0; q < planes; ++q) job.out[g + q] = (0.0f + result[q]) / count;
+    for (int64_t q = 0; q < planes; ++q)
+      job.out[g + q] = (0.0f + result[q]) / count;
   }
 }
 
@@ -246,9 +272,11 @@ HWY_INLINE void GlobalChannelsAt(D d, const float* HWY_RESTRICT x, int64_t size,
     for (int k = 0; k < K; ++k) m.v[k] = hn::LoadU(d, x + i * stride + k * n);
     return m;
   };
-  const Multi<D, K> sum = cascade ? CascadeRows(zero, size, load) : RowSum(zero, size, load);
+  const Multi<D, K> sum =
+      cascade ? CascadeRows(zero, size, load) : RowSum(zero, size, load);
   const hn::Vec<D> div = hn::Set(d, count);
-  for (int k = 0; k < K; ++k) hn::StoreU((hn::Zero(d) + sum.v[k]) / div, d, dst + k * n);
+  for (int k = 0; k < K; ++k)
+    hn::StoreU((hn::Zero(d) + sum.v[k]) / div, d, dst + k * n);
 }
 
 // Global average pooling, channels-last, images [i0, i1). Per channel ATen
@@ -282,7 +310,9 @@ void GlobalAvgCL(const GlobalJob& job, int64_t i0, int64_t i1) {
 }
 
 // Lanes of the 8-wide descriptor GlobalAvgCF needs (fewer on SSE4).
-int64_t CappedEightLanes() { return static_cast<int64_t>(hn::Lanes(hn::CappedTag<float, 8>())); }
+int64_t CappedEightLanes() {
+  return static_cast<int64_t>(hn::Lanes(hn::CappedTag<float, 8>()));
+}
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE

@@ -70,7 +70,8 @@ void RowMax(const Pool2dJob& job, int64_t owr, const float* HWY_RESTRICT src,
   if (kw <= 4) {
     for (int64_t x = 0; x < owr; x += n) {
       hn::Vec<DF> acc = hn::LoadU(d, src + x);
-      for (int64_t j = 1; j < kw; ++j) acc = MaxStep(acc, hn::LoadU(d, src + x + j));
+      for (int64_t j = 1; j < kw; ++j)
+        acc = MaxStep(acc, hn::LoadU(d, src + x + j));
       hn::Store(acc, d, dst + x);
     }
     return;
@@ -83,14 +84,16 @@ void RowMax(const Pool2dJob& job, int64_t owr, const float* HWY_RESTRICT src,
   // need[t]: outputs of stage t (width 2^t) that later steps read.
   int64_t need[64];
   need[stages] = owr + kw - widest;
-  for (int64_t t = stages; t > 0; --t) need[t - 1] = need[t] + (int64_t{1} << (t - 1));
+  for (int64_t t = stages; t > 0; --t)
+    need[t - 1] = need[t] + (int64_t{1} << (t - 1));
   const float* m = src;
   float* bufs[2] = {t0, t1};
   for (int64_t t = 1; t <= stages; ++t) {
     const int64_t half = int64_t{1} << (t - 1);
     float* out = bufs[t & 1];
     for (int64_t x = 0; x < need[t]; x += n) {
-      hn::Store(MaxStep(hn::LoadU(d, m + x), hn::LoadU(d, m + x + half)), d, out + x);
+      hn::Store(MaxStep(hn::LoadU(d, m + x), hn::LoadU(d, m + x + half)), d,
+                out + x);
     }
     m = out;
   }
@@ -105,7 +108,8 @@ void RowMax(const Pool2dJob& job, int64_t owr, const float* HWY_RESTRICT src,
 // padded copy: no padding and every window inside the row, so only lanes of
 // outputs past the row's end (never stored) see the following row's values,
 // and the whole over-read (`row_len` floats) stays inside the input.
-HWY_INLINE bool ReadsInPlace(const Pool2dJob& job, const float* src, int64_t row_len) {
+HWY_INLINE bool ReadsInPlace(const Pool2dJob& job, const float* src,
+                             int64_t row_len) {
   return job.pw == 0 && (job.ow - 1) * job.sw + job.kw <= job.iw &&
          static_cast<const float*>(job.in) + job.in_numel - src >= row_len;
 }
@@ -131,7 +135,7 @@ void MaxPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   for (int64_t u = u0; u < u1; ++u) {
     const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
     const Range band = BandRows(job, y0, y1);
-    int64_t next_row = band.begin;  // input rows are reduced just in time
+    int64_t next_row = band.begin;   // input rows are reduced just in time
     int64_t next_copy = band.begin;  // and copied kCopyAhead rows earlier
     const T* plane = ip;  // C++17 lambdas cannot capture structured bindings
     const auto in_place = [&](int64_t r) {
@@ -144,15 +148,17 @@ void MaxPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
       const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
       for (; next_row < win.end; ++next_row) {
         const int64_t r = next_row;
-        for (; next_copy < std::min(r + kCopyAhead + 1, band.end); ++next_copy) {
+        for (; next_copy < std::min(r + kCopyAhead + 1, band.end);
+             ++next_copy) {
           PrefetchRowAhead(ip, next_copy, job.iw);
           if (!in_place(next_copy)) {
             ConvertRow(ring + (next_copy % kCopyRing) * row_len + job.pw,
                        ip + next_copy * job.iw, job.iw);
           }
         }
-        const float* src = in_place(r) ? reinterpret_cast<const float*>(ip + r * job.iw)
-                                       : ring + (r % kCopyRing) * row_len;
+        const float* src = in_place(r)
+                               ? reinterpret_cast<const float*>(ip + r * job.iw)
+                               : ring + (r % kCopyRing) * row_len;
         RowMax(job, owr, src, t0, t1, rows.get() + (r - band.begin) * owr);
       }
       T* orow = op + y * job.ow;
@@ -161,7 +167,8 @@ void MaxPoolCFT(const Pool2dJob& job, int64_t u0, int64_t u1) {
         if (win.begin < win.end) {
           acc = hn::Load(d, rows.get() + (win.begin - band.begin) * owr + x);
           for (int64_t r = win.begin + 1; r < win.end; ++r) {
-            acc = MaxStep(acc, hn::Load(d, rows.get() + (r - band.begin) * owr + x));
+            acc = MaxStep(acc,
+                          hn::Load(d, rows.get() + (r - band.begin) * owr + x));
           }
         }
         StoreF(d, acc, job.ow - x, orow + x);
@@ -186,14 +193,15 @@ HWY_INLINE V MaxStepIf(V best, V v) {
 // outputs past the row's end, which are never stored. kKW: the window
 // width when known at compile time (0: job.kw).
 template <bool kNaN, int kKW>
-HWY_INLINE void FlatRowMax(const Pool2dJob& job, const float* HWY_RESTRICT s, int64_t begin,
-                           int64_t end, float* HWY_RESTRICT h) {
+HWY_INLINE void FlatRowMax(const Pool2dJob& job, const float* HWY_RESTRICT s,
+                           int64_t begin, int64_t end, float* HWY_RESTRICT h) {
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t kw = kKW > 0 ? kKW : job.kw;
   for (int64_t i = begin; i < end; i += n) {
     hn::Vec<DF> acc = hn::LoadU(d, s + i);
-    for (int64_t j = 1; j < kw; ++j) acc = MaxStepIf<kNaN>(acc, hn::LoadU(d, s + i + j));
+    for (int64_t j = 1; j < kw; ++j)
+      acc = MaxStepIf<kNaN>(acc, hn::LoadU(d, s + i + j));
     hn::Store(acc, d, h + i);
   }
 }
@@ -221,7 +229,8 @@ HWY_INLINE void FlatColumnMax(const Pool2dJob& job, const float* HWY_RESTRICT h,
           mid = MaxStepIf<kNaN>(mid, hn::LoadU(d, top + r * pitch + x));
         }
         const hn::Vec<DF> first = MaxStepIf<kNaN>(hn::LoadU(d, top + x), mid);
-        const hn::Vec<DF> second = MaxStepIf<kNaN>(mid, hn::LoadU(d, top + kh * pitch + x));
+        const hn::Vec<DF> second =
+            MaxStepIf<kNaN>(mid, hn::LoadU(d, top + kh * pitch + x));
         StoreF(d, first, job.ow - x, orow + x);
         StoreF(d, second, job.ow - x, orow + job.ow + x);
       }
@@ -287,7 +296,8 @@ void MaxPoolCFFlatT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const float neg_inf = -__builtin_inff();
   // Only the input rows' middles are rewritten per plane; borders stay -inf.
   // Row maxima of padding rows are never computed: -inf, as they would be.
-  for (int64_t i = 0; i < group * plane_floats; ++i) scratch[i] = hmax[i] = neg_inf;
+  for (int64_t i = 0; i < group * plane_floats; ++i)
+    scratch[i] = hmax[i] = neg_inf;
   const int64_t scan_begin = job.ph * pitch;
   const int64_t scan_end = (job.ph + job.ih) * pitch;
   const T* in_end = static_cast<const T*>(job.in) + job.in_numel;
@@ -308,8 +318,8 @@ void MaxPoolCFFlatT(const Pool2dJob& job, int64_t u0, int64_t u1) {
           for (int64_t c = 0; c < job.iw; c += n) {
             const hn::Vec<DF> v = LoadF(d, ip + r * job.iw + c);
             nan = hn::Or(nan, hn::IsNaN(v));
-            hn::BlendedStore(v, hn::FirstN(d, static_cast<size_t>(job.iw - c)), d,
-                             first_row + r * pitch + c);
+            hn::BlendedStore(v, hn::FirstN(d, static_cast<size_t>(job.iw - c)),
+                             d, first_row + r * pitch + c);
           }
         }
       } else {
@@ -349,29 +359,32 @@ void MaxPoolCFFlatT(const Pool2dJob& job, int64_t u0, int64_t u1) {
 
 // v's lanes moved up one, lane 0 taken from the last lane of `prev`.
 HWY_INLINE hn::Vec<DF> LanesUpOne(hn::Vec<DF> v, hn::Vec<DF> prev) {
-  return hn::Vec<DF>{_mm512_castsi512_ps(
-      _mm512_alignr_epi32(_mm512_castps_si512(v.raw), _mm512_castps_si512(prev.raw), 15))};
+  return hn::Vec<DF>{_mm512_castsi512_ps(_mm512_alignr_epi32(
+      _mm512_castps_si512(v.raw), _mm512_castps_si512(prev.raw), 15))};
 }
 // v's lanes moved down one, the last lane taken from lane 0 of `next`.
 HWY_INLINE hn::Vec<DF> LanesDownOne(hn::Vec<DF> v, hn::Vec<DF> next) {
-  return hn::Vec<DF>{_mm512_castsi512_ps(
-      _mm512_alignr_epi32(_mm512_castps_si512(next.raw), _mm512_castps_si512(v.raw), 1))};
+  return hn::Vec<DF>{_mm512_castsi512_ps(_mm512_alignr_epi32(
+      _mm512_castps_si512(next.raw), _mm512_castps_si512(v.raw), 1))};
 }
 
 // Even and odd columns of row[col, col + 2n); columns at or past `iw` are
 // -inf when kMasked (and not loaded).
 template <bool kMasked>
-HWY_INLINE void LoadEvenOdd(DF d, const float* HWY_RESTRICT row, int64_t col, int64_t iw,
-                            hn::Vec<DF>& even, hn::Vec<DF>& odd) {
+HWY_INLINE void LoadEvenOdd(DF d, const float* HWY_RESTRICT row, int64_t col,
+                            int64_t iw, hn::Vec<DF>& even, hn::Vec<DF>& odd) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   hn::Vec<DF> lo, hi;
   if (kMasked) {
     const hn::Vec<DF> neg_inf = hn::Set(d, -__builtin_inff());
     const int64_t left = iw - col;
-    const auto lo_in = hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(left, 0, n)));
-    const auto hi_in = hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(left - n, 0, n)));
+    const auto lo_in =
+        hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(left, 0, n)));
+    const auto hi_in =
+        hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(left - n, 0, n)));
     lo = hn::IfThenElse(lo_in, hn::MaskedLoad(lo_in, d, row + col), neg_inf);
-    hi = hn::IfThenElse(hi_in, hn::MaskedLoad(hi_in, d, row + col + n), neg_inf);
+    hi =
+        hn::IfThenElse(hi_in, hn::MaskedLoad(hi_in, d, row + col + n), neg_inf);
   } else {
     lo = hn::LoadU(d, row + col);
     hi = hn::LoadU(d, row + col + n);
@@ -382,12 +395,13 @@ HWY_INLINE void LoadEvenOdd(DF d, const float* HWY_RESTRICT row, int64_t col, in
 
 // h[k] = the window max along one input row of outputs x + k * n + lane.
 template <int K, int KW, int PW, bool kMasked>
-HWY_INLINE void RowMaxStride2(DF d, const float* HWY_RESTRICT row, int64_t iw, int64_t x,
-                              hn::Vec<DF>* HWY_RESTRICT h) {
+HWY_INLINE void RowMaxStride2(DF d, const float* HWY_RESTRICT row, int64_t iw,
+                              int64_t x, hn::Vec<DF>* HWY_RESTRICT h) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const float neg_inf = -__builtin_inff();
   hn::Vec<DF> even[K + 1], odd[K];
-  for (int k = 0; k < K; ++k) LoadEvenOdd<kMasked>(d, row, 2 * (x + k * n), iw, even[k], odd[k]);
+  for (int k = 0; k < K; ++k)
+    LoadEvenOdd<kMasked>(d, row, 2 * (x + k * n), iw, even[k], odd[k]);
   if (KW == 3 && PW == 0) {
     // Only lane 0 of the next even columns is used: column 2 (x + K n).
     const int64_t col = 2 * (x + K * n);
@@ -409,22 +423,26 @@ HWY_INLINE void RowMaxStride2(DF d, const float* HWY_RESTRICT row, int64_t iw, i
 
 // K vectors of outputs at x of output row `y`.
 template <int K, int KW, int PW, bool kMasked>
-HWY_INLINE void MaxStride2Group(DF d, const Pool2dJob& job, const float* HWY_RESTRICT plane,
-                                Range win, int64_t x, float* HWY_RESTRICT orow) {
+HWY_INLINE void MaxStride2Group(DF d, const Pool2dJob& job,
+                                const float* HWY_RESTRICT plane, Range win,
+                                int64_t x, float* HWY_RESTRICT orow) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   hn::Vec<DF> acc[K];
   for (int k = 0; k < K; ++k) acc[k] = hn::Set(d, -__builtin_inff());
   for (int64_t r = win.begin; r < win.end; ++r) {
     hn::Vec<DF> h[K];
     RowMaxStride2<K, KW, PW, kMasked>(d, plane + r * job.iw, job.iw, x, h);
-    for (int k = 0; k < K; ++k) acc[k] = r == win.begin ? h[k] : MaxStep(acc[k], h[k]);
+    for (int k = 0; k < K; ++k)
+      acc[k] = r == win.begin ? h[k] : MaxStep(acc[k], h[k]);
   }
-  for (int k = 0; k < K; ++k) StoreF(d, acc[k], job.ow - (x + k * n), orow + x + k * n);
+  for (int k = 0; k < K; ++k)
+    StoreF(d, acc[k], job.ow - (x + k * n), orow + x + k * n);
 }
 
 template <int K, int KW, int PW>
-HWY_INLINE void MaxStride2GroupAt(DF d, const Pool2dJob& job, const float* HWY_RESTRICT plane,
-                                  Range win, int64_t x, float* HWY_RESTRICT orow) {
+HWY_INLINE void MaxStride2GroupAt(DF d, const Pool2dJob& job,
+                                  const float* HWY_RESTRICT plane, Range win,
+                                  int64_t x, float* HWY_RESTRICT orow) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   // Columns the group reads: [2x, 2(x + K n)), plus one for 3-wide windows
   // without padding (column 2x - 1 for pad 1 is inside the row when x > 0).
@@ -445,16 +463,25 @@ void MaxPoolCFStride2(const Pool2dJob& job, int64_t u0, int64_t u1) {
     for (int64_t y = y0; y < y1; ++y) {
       const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
       // Each input row once, kPrefetchRows ahead of the window's last.
-      for (int64_t r = std::max(win.end - job.sh, win.begin); r < win.end; ++r) {
+      for (int64_t r = std::max(win.end - job.sh, win.begin); r < win.end;
+           ++r) {
         PrefetchRowAhead(ip, r, job.iw);
       }
       float* orow = op + y * job.ow;
       for (int64_t x = 0; x < job.ow; x += 4 * n) {
         switch (std::min<int64_t>(4, (job.ow - x + n - 1) / n)) {
-          case 4: MaxStride2GroupAt<4, KW, PW>(d, job, ip, win, x, orow); break;
-          case 3: MaxStride2GroupAt<3, KW, PW>(d, job, ip, win, x, orow); break;
-          case 2: MaxStride2GroupAt<2, KW, PW>(d, job, ip, win, x, orow); break;
-          default: MaxStride2GroupAt<1, KW, PW>(d, job, ip, win, x, orow); break;
+          case 4:
+            MaxStride2GroupAt<4, KW, PW>(d, job, ip, win, x, orow);
+            break;
+          case 3:
+            MaxStride2GroupAt<3, KW, PW>(d, job, ip, win, x, orow);
+            break;
+          case 2:
+            MaxStride2GroupAt<2, KW, PW>(d, job, ip, win, x, orow);
+            break;
+          default:
+            MaxStride2GroupAt<1, KW, PW>(d, job, ip, win, x, orow);
+            break;
         }
       }
     }
@@ -473,15 +500,21 @@ void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
 #endif
   if (job.flat_pitch > 0) {
     switch (job.elem) {
-      case ElemType::kFloat32: return MaxPoolCFFlatT<float>(job, u0, u1);
-      case ElemType::kBFloat16: return MaxPoolCFFlatT<BFloat16>(job, u0, u1);
-      case ElemType::kFloat16: return MaxPoolCFFlatT<Float16>(job, u0, u1);
+      case ElemType::kFloat32:
+        return MaxPoolCFFlatT<float>(job, u0, u1);
+      case ElemType::kBFloat16:
+        return MaxPoolCFFlatT<BFloat16>(job, u0, u1);
+      case ElemType::kFloat16:
+        return MaxPoolCFFlatT<Float16>(job, u0, u1);
     }
   }
   switch (job.elem) {
-    case ElemType::kFloat32: return MaxPoolCFT<float>(job, u0, u1);
-    case ElemType::kBFloat16: return MaxPoolCFT<BFloat16>(job, u0, u1);
-    case ElemType::kFloat16: return MaxPoolCFT<Float16>(job, u0, u1);
+    case ElemType::kFloat32:
+      return MaxPoolCFT<float>(job, u0, u1);
+    case ElemType::kBFloat16:
+      return MaxPoolCFT<BFloat16>(job, u0, u1);
+    case ElemType::kFloat16:
+      return MaxPoolCFT<Float16>(job, u0, u1);
   }
 }
 
@@ -496,7 +529,8 @@ HWY_INLINE void FoldMaxAt(D d, const S* HWY_RESTRICT src, int64_t count,
   if (count > 0) {
     for (int k = 0; k < K; ++k) acc[k] = LoadF(d, src + k * n);
     for (int64_t i = 1; i < count; ++i) {
-      for (int k = 0; k < K; ++k) acc[k] = MaxStep(acc[k], LoadF(d, src + i * stride + k * n));
+      for (int k = 0; k < K; ++k)
+        acc[k] = MaxStep(acc[k], LoadF(d, src + i * stride + k * n));
     }
   }
   for (int k = 0; k < K; ++k) StoreF(d, acc[k], n, dst + k * n);
@@ -508,8 +542,10 @@ void FoldMaxChannels(const S* HWY_RESTRICT src, int64_t count, int64_t stride,
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   int64_t c = 0;
-  for (; c + 4 * n <= channels; c += 4 * n) FoldMaxAt<4>(d, src + c, count, stride, dst + c);
-  for (; c + n <= channels; c += n) FoldMaxAt<1>(d, src + c, count, stride, dst + c);
+  for (; c + 4 * n <= channels; c += 4 * n)
+    FoldMaxAt<4>(d, src + c, count, stride, dst + c);
+  for (; c + n <= channels; c += n)
+    FoldMaxAt<1>(d, src + c, count, stride, dst + c);
   const D1 d1;
   for (; c < channels; ++c) FoldMaxAt<1>(d1, src + c, count, stride, dst + c);
 }
@@ -529,24 +565,29 @@ void MaxPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
       float* hrow = rows.get() + (r - band.begin) * row_floats;
       for (int64_t x = 0; x < job.ow; ++x) {
         const Range win = Window(x, job.sw, job.pw, job.kw, job.iw);
-        FoldMaxChannels(ip + (r * job.iw + win.begin) * ch, win.end - win.begin, ch, ch,
-                        hrow + x * ch);
+        FoldMaxChannels(ip + (r * job.iw + win.begin) * ch, win.end - win.begin,
+                        ch, ch, hrow + x * ch);
       }
     }
     for (int64_t y = y0; y < y1; ++y) {
       const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
       const int64_t count = win.end > win.begin ? win.end - win.begin : 0;
-      const float* first = rows.get() + (count > 0 ? win.begin - band.begin : 0) * row_floats;
-      FoldMaxChannels(first, count, row_floats, row_floats, op + y * row_floats);
+      const float* first =
+          rows.get() + (count > 0 ? win.begin - band.begin : 0) * row_floats;
+      FoldMaxChannels(first, count, row_floats, row_floats,
+                      op + y * row_floats);
     }
   }
 }
 
 void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
   switch (job.elem) {
-    case ElemType::kFloat32: return MaxPoolCLT<float>(job, u0, u1);
-    case ElemType::kBFloat16: return MaxPoolCLT<BFloat16>(job, u0, u1);
-    case ElemType::kFloat16: return MaxPoolCLT<Float16>(job, u0, u1);
+    case ElemType::kFloat32:
+      return MaxPoolCLT<float>(job, u0, u1);
+    case ElemType::kBFloat16:
+      return MaxPoolCLT<BFloat16>(job, u0, u1);
+    case ElemType::kFloat16:
+      return MaxPoolCLT<Float16>(job, u0, u1);
   }
 }
 

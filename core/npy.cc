@@ -36,16 +36,26 @@ absl::Status NpyError(absl::string_view what) {
 // The descriptor NumPy writes for `dtype`; nullopt for bfloat16.
 std::optional<absl::string_view> DescrFor(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return "<f4";
-    case DType::kFloat64: return "<f8";
-    case DType::kFloat16: return "<f2";
-    case DType::kInt8: return "|i1";
-    case DType::kUInt8: return "|u1";
-    case DType::kInt16: return "<i2";
-    case DType::kInt32: return "<i4";
-    case DType::kInt64: return "<i8";
-    case DType::kBool: return "|b1";
-    case DType::kBFloat16: return std::nullopt;
+    case DType::kFloat32:
+      return "<f4";
+    case DType::kFloat64:
+      return "<f8";
+    case DType::kFloat16:
+      return "<f2";
+    case DType::kInt8:
+      return "|i1";
+    case DType::kUInt8:
+      return "|u1";
+    case DType::kInt16:
+      return "<i2";
+    case DType::kInt32:
+      return "<i4";
+    case DType::kInt64:
+      return "<i8";
+    case DType::kBool:
+      return "|b1";
+    case DType::kBFloat16:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -56,8 +66,9 @@ absl::StatusOr<DType> DTypeForDescr(absl::string_view descr) {
   }
   const char order = descr[0];
   if (order == '>') {
-    return NpyError(absl::StrCat("big-endian dtype descr '", descr,
-                                 "' is not supported; save a little-endian array"));
+    return NpyError(
+        absl::StrCat("big-endian dtype descr '", descr,
+                     "' is not supported; save a little-endian array"));
   }
   if (order != '<' && order != '|') {
     return NpyError(absl::StrCat("unsupported dtype descr '", descr, "'"));
@@ -80,11 +91,12 @@ absl::StatusOr<DType> DTypeForDescr(absl::string_view descr) {
     }
   }
   if (kind_size[0] == 'O') {
-    return NpyError(absl::StrCat("object arrays (descr '", descr, "') are not supported"));
+    return NpyError(
+        absl::StrCat("object arrays (descr '", descr, "') are not supported"));
   }
-  return NpyError(absl::StrCat(
-      "unsupported dtype descr '", descr,
-      "'; supported: <f4 <f8 <f2 |i1 |u1 <i2 <i4 <i8 |b1"));
+  return NpyError(
+      absl::StrCat("unsupported dtype descr '", descr,
+                   "'; supported: <f4 <f8 <f2 |i1 |u1 <i2 <i4 <i8 |b1"));
 }
 
 // A tiny parser for the Python dict literal NumPy writes, e.g.
@@ -115,7 +127,8 @@ class HeaderParser {
       SkipSpace();
       if (*key == "descr") {
         if (pos_ < text_.size() && text_[pos_] == '[') {
-          return NpyError("structured dtypes (descr is a list) are not supported");
+          return NpyError(
+              "structured dtypes (descr is a list) are not supported");
         }
         absl::StatusOr<std::string> v = ParseString();
         if (!v.ok()) return v.status();
@@ -142,16 +155,19 @@ class HeaderParser {
       return Fail("expected ',' or '}'");
     }
     SkipSpace();
-    if (pos_ != text_.size()) return Fail("trailing characters after the header dict");
+    if (pos_ != text_.size())
+      return Fail("trailing characters after the header dict");
     if (!h.descr || !h.fortran_order || !h.shape) {
-      return NpyError("header must have the keys 'descr', 'fortran_order' and 'shape'");
+      return NpyError(
+          "header must have the keys 'descr', 'fortran_order' and 'shape'");
     }
     return h;
   }
 
  private:
   absl::Status Fail(absl::string_view what) const {
-    return NpyError(absl::StrCat("malformed header at offset ", pos_, ": ", what));
+    return NpyError(
+        absl::StrCat("malformed header at offset ", pos_, ": ", what));
   }
   void SkipSpace() {
     while (pos_ < text_.size() &&
@@ -190,11 +206,13 @@ class HeaderParser {
     while (true) {
       SkipSpace();
       if (Consume(')')) break;
-      if (pos_ >= text_.size() || !absl::ascii_isdigit(static_cast<unsigned char>(text_[pos_]))) {
+      if (pos_ >= text_.size() ||
+          !absl::ascii_isdigit(static_cast<unsigned char>(text_[pos_]))) {
         return Fail("shape entries must be non-negative integers");
       }
       int64_t v = 0;
-      while (pos_ < text_.size() && absl::ascii_isdigit(static_cast<unsigned char>(text_[pos_]))) {
+      while (pos_ < text_.size() &&
+             absl::ascii_isdigit(static_cast<unsigned char>(text_[pos_]))) {
         const int digit = text_[pos_] - '0';
         if (v > (std::numeric_limits<int64_t>::max() - digit) / 10) {
           return NpyError("shape entry overflows int64");
@@ -220,7 +238,8 @@ class HeaderParser {
 uint32_t ReadLE(absl::string_view bytes, size_t offset, size_t n) {
   uint32_t v = 0;
   for (size_t i = 0; i < n; ++i) {
-    v |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[offset + i])) << (8 * i);
+    v |= static_cast<uint32_t>(static_cast<uint8_t>(bytes[offset + i]))
+         << (8 * i);
   }
   return v;
 }
@@ -234,7 +253,8 @@ std::string ShapeRepr(const std::vector<int64_t>& shape) {
 }  // namespace
 
 absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes, int64_t max_elements) {
-  if (bytes.size() < kMagic.size() + 2 || bytes.substr(0, kMagic.size()) != kMagic) {
+  if (bytes.size() < kMagic.size() + 2 ||
+      bytes.substr(0, kMagic.size()) != kMagic) {
     return NpyError("bad magic: not a .npy file (expected \\x93NUMPY)");
   }
   const int major = static_cast<uint8_t>(bytes[6]);
@@ -245,19 +265,20 @@ absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes, int64_t max_elements) {
   } else if ((major == 2 || major == 3) && minor == 0) {
     len_bytes = 4;  // 3.0 differs from 2.0 only in allowing a UTF-8 header.
   } else {
-    return NpyError(absl::StrCat("unsupported format version ", major, ".", minor,
-                                 "; supported: 1.0, 2.0, 3.0"));
+    return NpyError(absl::StrCat("unsupported format version ", major, ".",
+                                 minor, "; supported: 1.0, 2.0, 3.0"));
   }
   const size_t prefix = kMagic.size() + 2 + len_bytes;
   if (bytes.size() < prefix) return NpyError("truncated header length");
   const size_t header_len = ReadLE(bytes, kMagic.size() + 2, len_bytes);
   if (header_len > kMaxHeaderLen) {
-    return NpyError(absl::StrCat("header length ", header_len, " exceeds the limit of ",
-                                 kMaxHeaderLen));
+    return NpyError(absl::StrCat("header length ", header_len,
+                                 " exceeds the limit of ", kMaxHeaderLen));
   }
   if (bytes.size() - prefix < header_len) {
-    return NpyError(absl::StrCat("truncated header: needs ", header_len, " bytes, only ",
-                                 bytes.size() - prefix, " present"));
+    return NpyError(absl::StrCat("truncated header: needs ", header_len,
+                                 " bytes, only ", bytes.size() - prefix,
+                                 " present"));
   }
   absl::StatusOr<HeaderParser::Header> header =
       HeaderParser(bytes.substr(prefix, header_len)).Parse();
@@ -270,9 +291,10 @@ absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes, int64_t max_elements) {
     int non_unit = 0;
     for (int64_t d : *header->shape) non_unit += d != 1;
     if (non_unit > 1) {
-      return NpyError(absl::StrCat("Fortran-order arrays are not supported (shape ",
-                                   ShapeToString(*header->shape),
-                                   "); save a C-order array (np.ascontiguousarray)"));
+      return NpyError(
+          absl::StrCat("Fortran-order arrays are not supported (shape ",
+                       ShapeToString(*header->shape),
+                       "); save a C-order array (np.ascontiguousarray)"));
     }
   }
   absl::StatusOr<int64_t> numel =
@@ -285,25 +307,29 @@ absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes, int64_t max_elements) {
   for (const int64_t d : *header->shape) {
     if (d == 0) break;
     if (running > std::numeric_limits<int64_t>::max() / d) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "npy array shape ", ShapeToString(*header->shape),
-          " has too many elements (overflows int64 before its zero dimension)"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("npy array shape ", ShapeToString(*header->shape),
+                       " has too many elements (overflows int64 before its "
+                       "zero dimension)"));
     }
     running *= d;
   }
   const absl::string_view data = bytes.substr(prefix + header_len);
   const size_t want = static_cast<size_t>(*numel) * DTypeSize(*dtype);
   if (data.size() < want) {
-    return NpyError(absl::StrCat("truncated data: shape ", ShapeToString(*header->shape),
-                                 " of ", DTypeName(*dtype), " needs ", want,
+    return NpyError(absl::StrCat("truncated data: shape ",
+                                 ShapeToString(*header->shape), " of ",
+                                 DTypeName(*dtype), " needs ", want,
                                  " bytes, only ", data.size(), " present"));
   }
   if (data.size() > want) {
-    return NpyError(absl::StrCat("oversized data: shape ", ShapeToString(*header->shape),
-                                 " of ", DTypeName(*dtype), " needs ", want, " bytes, but ",
-                                 data.size(), " follow the header"));
+    return NpyError(
+        absl::StrCat("oversized data: shape ", ShapeToString(*header->shape),
+                     " of ", DTypeName(*dtype), " needs ", want, " bytes, but ",
+                     data.size(), " follow the header"));
   }
-  absl::StatusOr<Tensor> t = Tensor::FromBytes(*dtype, *header->shape, data, max_elements);
+  absl::StatusOr<Tensor> t =
+      Tensor::FromBytes(*dtype, *header->shape, data, max_elements);
   if (!t.ok()) return t.status();
   if (*dtype == DType::kBool) {
     // NumPy bools are 0/1 bytes; anything else would be a non-canonical bool
@@ -312,7 +338,8 @@ absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes, int64_t max_elements) {
     for (int64_t i = 0; i < *numel; ++i) {
       if (p[i] > 1) {
         return NpyError(absl::StrCat("bool element ", i, " has byte value ",
-                                     static_cast<int>(p[i]), "; expected 0 or 1"));
+                                     static_cast<int>(p[i]),
+                                     "; expected 0 or 1"));
       }
     }
   }
@@ -322,24 +349,29 @@ absl::StatusOr<Tensor> ParseNpy(absl::string_view bytes, int64_t max_elements) {
 absl::StatusOr<std::string> SerializeNpy(const Tensor& tensor) {
   const std::optional<absl::string_view> descr = DescrFor(tensor.dtype());
   if (!descr) {
-    return NpyError(absl::StrCat(DTypeName(tensor.dtype()),
-                                 " has no NumPy dtype and cannot be written to .npy"));
+    return NpyError(
+        absl::StrCat(DTypeName(tensor.dtype()),
+                     " has no NumPy dtype and cannot be written to .npy"));
   }
   // Same text and key order as numpy.lib.format._write_array_header.
-  std::string dict = absl::StrCat("{'descr': '", *descr, "', 'fortran_order': False, 'shape': ",
-                                  ShapeRepr(tensor.shape()), ", }");
+  std::string dict = absl::StrCat(
+      "{'descr': '", *descr,
+      "', 'fortran_order': False, 'shape': ", ShapeRepr(tensor.shape()), ", }");
   if (!tensor.shape().empty()) {
     const size_t digits = absl::StrCat(tensor.shape()[0]).size();
-    if (digits < kGrowthAxisMaxDigits) dict.append(kGrowthAxisMaxDigits - digits, ' ');
+    if (digits < kGrowthAxisMaxDigits)
+      dict.append(kGrowthAxisMaxDigits - digits, ' ');
   }
   auto wrap = [&](int major, size_t len_bytes) {
     const size_t hlen = dict.size() + 1;  // + '\n'
-    const size_t pad = kArrayAlign - ((kMagic.size() + 2 + len_bytes + hlen) % kArrayAlign);
+    const size_t pad =
+        kArrayAlign - ((kMagic.size() + 2 + len_bytes + hlen) % kArrayAlign);
     const size_t total = hlen + pad;
     std::string out(kMagic);
     out.push_back(static_cast<char>(major));
     out.push_back('\0');
-    for (size_t i = 0; i < len_bytes; ++i) out.push_back(static_cast<char>((total >> (8 * i)) & 0xff));
+    for (size_t i = 0; i < len_bytes; ++i)
+      out.push_back(static_cast<char>((total >> (8 * i)) & 0xff));
     out.append(dict);
     out.append(pad, ' ');
     out.push_back('\n');
@@ -351,15 +383,20 @@ absl::StatusOr<std::string> SerializeNpy(const Tensor& tensor) {
   return out;
 }
 
-absl::StatusOr<Tensor> ReadNpyFile(const std::string& path, int64_t max_elements) {
+absl::StatusOr<Tensor> ReadNpyFile(const std::string& path,
+                                   int64_t max_elements) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open '", path, "' for reading"));
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat("cannot open '", path, "' for reading"));
   std::ostringstream buf;
   buf << in.rdbuf();
-  if (in.bad()) return absl::DataLossError(absl::StrCat("error reading '", path, "'"));
+  if (in.bad())
+    return absl::DataLossError(absl::StrCat("error reading '", path, "'"));
   absl::StatusOr<Tensor> t = ParseNpy(buf.str(), max_elements);
   if (!t.ok()) {
-    return absl::Status(t.status().code(), absl::StrCat(path, ": ", t.status().message()));
+    return absl::Status(t.status().code(),
+                        absl::StrCat(path, ": ", t.status().message()));
   }
   return t;
 }
@@ -368,10 +405,13 @@ absl::Status WriteNpyFile(const std::string& path, const Tensor& tensor) {
   absl::StatusOr<std::string> bytes = SerializeNpy(tensor);
   if (!bytes.ok()) return bytes.status();
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot open '", path, "' for writing"));
+  if (!out)
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot open '", path, "' for writing"));
   out.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
   out.close();
-  if (!out) return absl::DataLossError(absl::StrCat("error writing '", path, "'"));
+  if (!out)
+    return absl::DataLossError(absl::StrCat("error writing '", path, "'"));
   return absl::OkStatus();
 }
 

@@ -37,11 +37,13 @@ std::string CgroupPath(bool v2) {
     if (first == std::string::npos || second == std::string::npos) continue;
     const std::string controllers = line.substr(first + 1, second - first - 1);
     const std::string path = line.substr(second + 1);
-    if (v2 && line.compare(0, first, "0") == 0 && controllers.empty()) return path;
+    if (v2 && line.compare(0, first, "0") == 0 && controllers.empty())
+      return path;
     if (!v2) {
       size_t pos = 0;
       while (pos <= controllers.size()) {
-        const size_t comma = std::min(controllers.find(',', pos), controllers.size());
+        const size_t comma =
+            std::min(controllers.find(',', pos), controllers.size());
         if (controllers.compare(pos, comma - pos, "cpu") == 0) return path;
         pos = comma + 1;
       }
@@ -69,20 +71,23 @@ void ForCgroupAncestors(const std::string& mount, std::string path, Fn fn) {
 // cpu.cfs_quota_us (-1 = none) over cpu.cfs_period_us.
 int CgroupCpuLimit() {
   int limit = 0;
-  ForCgroupAncestors("/sys/fs/cgroup", CgroupPath(true), [&](const std::string& dir) {
-    std::ifstream v2(dir + "/cpu.max");
-    std::string quota;
-    long long period = 0;
-    if (v2 >> quota >> period && quota != "max") {
-      limit = MinLimit(limit, QuotaCpus(std::atoll(quota.c_str()), period));
-    }
-  });
-  for (const char* mount : {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"}) {
+  ForCgroupAncestors(
+      "/sys/fs/cgroup", CgroupPath(true), [&](const std::string& dir) {
+        std::ifstream v2(dir + "/cpu.max");
+        std::string quota;
+        long long period = 0;
+        if (v2 >> quota >> period && quota != "max") {
+          limit = MinLimit(limit, QuotaCpus(std::atoll(quota.c_str()), period));
+        }
+      });
+  for (const char* mount :
+       {"/sys/fs/cgroup/cpu", "/sys/fs/cgroup/cpu,cpuacct"}) {
     ForCgroupAncestors(mount, CgroupPath(false), [&](const std::string& dir) {
       std::ifstream q1(dir + "/cpu.cfs_quota_us");
       std::ifstream p1(dir + "/cpu.cfs_period_us");
       long long quota = 0, period = 0;
-      if (q1 >> quota && p1 >> period) limit = MinLimit(limit, QuotaCpus(quota, period));
+      if (q1 >> quota && p1 >> period)
+        limit = MinLimit(limit, QuotaCpus(quota, period));
     });
   }
   return limit;

@@ -58,7 +58,8 @@ absl::StatusOr<PoolOp> ParsePoolOp(absl::string_view name) {
 
 std::string PoolOpName(PoolOp op) {
   for (const KindName& kn : kKindNames) {
-    if (kn.kind == op.kind) return absl::StrCat(kn.prefix, op.spatial_dims, "d");
+    if (kn.kind == op.kind)
+      return absl::StrCat(kn.prefix, op.spatial_dims, "d");
   }
   return absl::StrCat("pool", op.spatial_dims, "d");
 }
@@ -103,8 +104,7 @@ absl::Status RunPool(const PoolPlan& plan, const TensorView& input,
 }
 
 absl::StatusOr<PoolResult> Pool(PoolOp op, const Tensor& input,
-                                const PoolArgs& args,
-                                const ExecOptions& exec) {
+                                const PoolArgs& args, const ExecOptions& exec) {
   absl::StatusOr<PoolPlan> plan =
       PlanPool(op, input.dtype(), input.shape(), args, exec);
   if (!plan.ok()) return plan.status();
@@ -127,8 +127,7 @@ absl::StatusOr<PoolResult> Pool(PoolOp op, const Tensor& input,
 }
 
 absl::StatusOr<PoolResult> Pool(absl::string_view op_name, const Tensor& input,
-                                const PoolArgs& args,
-                                const ExecOptions& exec) {
+                                const PoolArgs& args, const ExecOptions& exec) {
   absl::StatusOr<PoolOp> op = ParsePoolOp(op_name);
   if (!op.ok()) return op.status();
   return Pool(*op, input, args, exec);
@@ -150,7 +149,8 @@ AxisWindows MaxAxisWindows(int64_t in, int64_t out, int64_t kernel,
     const Int128 end = Int128{start} + Int128{kernel - 1} * dilation + 1;
     w.end[o] = end < in ? static_cast<int64_t>(end) : in;
     if (start < 0) {
-      start += static_cast<int64_t>((Int128{-start} + dilation - 1) / dilation * dilation);
+      start += static_cast<int64_t>((Int128{-start} + dilation - 1) / dilation *
+                                    dilation);
     }
     w.begin[o] = start;
   }
@@ -165,7 +165,8 @@ AxisWindows AvgAxisWindows(int64_t in, int64_t out, int64_t kernel,
   w.size.resize(out);
   for (int64_t o = 0; o < out; ++o) {
     const int64_t start = o * stride - pad;
-    const Int128 end = std::min<Int128>(Int128{start} + kernel, Int128{in} + pad);
+    const Int128 end =
+        std::min<Int128>(Int128{start} + kernel, Int128{in} + pad);
     w.size[o] = static_cast<int64_t>(end - start);
     w.begin[o] = std::max<int64_t>(start, 0);
     w.end[o] = end < in ? static_cast<int64_t>(end) : in;

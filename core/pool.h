@@ -9,7 +9,8 @@
 // given and returned are always the physical ones.
 //
 // Usage, in two steps so a caller can provide output memory:
-//   absl::StatusOr<PoolPlan> plan = PlanPool(op, input.dtype, input.shape, args);
+//   absl::StatusOr<PoolPlan> plan =
+//       PlanPool(op, input.dtype, input.shape, args);
 //   ... allocate plan->output_shape (and plan->indices_shape) ...
 //   absl::Status s = RunPool(*plan, input, output, indices_or_null);
 // or in one: absl::StatusOr<PoolResult> r = Pool("max_pool2d", input, args);
@@ -65,17 +66,17 @@ std::string PoolOpName(PoolOp op);
 // _single/_pair/_triple do; an empty `stride` means stride = kernel_size.
 // Arguments an op does not take are ignored (e.g. dilation for avg_pool2d).
 struct PoolArgs {
-  std::vector<int64_t> kernel_size;          // max, avg, lp
-  std::vector<int64_t> stride;               // max, avg, lp; empty = kernel
-  std::vector<int64_t> padding = {0};        // max, avg
-  std::vector<int64_t> dilation = {1};       // max
-  bool ceil_mode = false;                    // max, avg, lp
-  bool count_include_pad = true;             // avg
-  std::optional<int64_t> divisor_override;   // avg 2d/3d; must be != 0
-  double norm_type = 2.0;                    // lp
-  std::vector<int64_t> output_size;          // adaptive; -1 keeps input size
-  bool return_indices = false;               // max, adaptive_max (int64)
-  bool channels_last = false;                // input/output layout
+  std::vector<int64_t> kernel_size;         // max, avg, lp
+  std::vector<int64_t> stride;              // max, avg, lp; empty = kernel
+  std::vector<int64_t> padding = {0};       // max, avg
+  std::vector<int64_t> dilation = {1};      // max
+  bool ceil_mode = false;                   // max, avg, lp
+  bool count_include_pad = true;            // avg
+  std::optional<int64_t> divisor_override;  // avg 2d/3d; must be != 0
+  double norm_type = 2.0;                   // lp
+  std::vector<int64_t> output_size;         // adaptive; -1 keeps input size
+  bool return_indices = false;              // max, adaptive_max (int64)
+  bool channels_last = false;               // input/output layout
 };
 
 // Everything RunPool needs, already validated and normalised to 3 spatial
@@ -86,10 +87,10 @@ struct PoolPlan {
   DType dtype = DType::kFloat32;
   bool channels_last = false;
   bool batched = true;
-  int64_t batch = 1;      // N (1 when unbatched)
-  int64_t channels = 1;   // C
-  int64_t in[3] = {1, 1, 1};     // input  D, H, W
-  int64_t out[3] = {1, 1, 1};    // output D, H, W
+  int64_t batch = 1;           // N (1 when unbatched)
+  int64_t channels = 1;        // C
+  int64_t in[3] = {1, 1, 1};   // input  D, H, W
+  int64_t out[3] = {1, 1, 1};  // output D, H, W
   int64_t kernel[3] = {1, 1, 1};
   int64_t stride[3] = {1, 1, 1};
   int64_t pad[3] = {0, 0, 0};

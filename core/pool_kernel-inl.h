@@ -73,14 +73,22 @@ inline bool IsNan(Acc v) {
 template <typename Fn>
 auto DispatchDType(DType dtype, Fn&& fn) {
   switch (dtype) {
-    case DType::kFloat64: return fn(double{});
-    case DType::kBFloat16: return fn(BFloat16{});
-    case DType::kFloat16: return fn(Float16{});
-    case DType::kInt8: return fn(int8_t{});
-    case DType::kUInt8: return fn(uint8_t{});
-    case DType::kInt16: return fn(int16_t{});
-    case DType::kInt32: return fn(int32_t{});
-    case DType::kInt64: return fn(int64_t{});
+    case DType::kFloat64:
+      return fn(double{});
+    case DType::kBFloat16:
+      return fn(BFloat16{});
+    case DType::kFloat16:
+      return fn(Float16{});
+    case DType::kInt8:
+      return fn(int8_t{});
+    case DType::kUInt8:
+      return fn(uint8_t{});
+    case DType::kInt16:
+      return fn(int16_t{});
+    case DType::kInt32:
+      return fn(int32_t{});
+    case DType::kInt64:
+      return fn(int64_t{});
     case DType::kFloat32:
     case DType::kBool:
       break;
@@ -185,85 +193,87 @@ absl::Status MaxKernel(const Geometry& g, const Windows3& w, const T* in,
   const int64_t window_cost = FirstWindowCost(w);
   if (!g.channels_last) {
     const int64_t rows = g.planes * od * oh;
-    return ParallelFor(rows, ow * window_cost, exec, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const auto [plane, d_out, h_out] = OutputRowAt(g, r);
-        const T* ip = in + plane * g.in_plane();
-        T* op = out + r * ow;
-        int64_t* xp = indices == nullptr ? nullptr : indices + r * ow;
-        const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
-        const int64_t h0 = w[1].begin[h_out], h1 = w[1].end[h_out];
-        for (int64_t x = 0; x < ow; ++x) {
-          const int64_t w0 = w[2].begin[x], w1 = w[2].end[x];
-          int64_t best_index = (d0 * ih + h0) * iw + w0;
-          Acc best = LowestValue<Acc>();
-          for (int64_t d = d0; d < d1; d += w[0].step) {
-            for (int64_t h = h0; h < h1; h += w[1].step) {
-              const int64_t row = (d * ih + h) * iw;
-              for (int64_t c = w0; c < w1; c += w[2].step) {
-                const Acc v = E::Load(ip[row + c]);
-                if (v > best || IsNan(v)) {
-                  best = v;
-                  best_index = row + c;
+    return ParallelFor(
+        rows, ow * window_cost, exec, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) {
+            const auto [plane, d_out, h_out] = OutputRowAt(g, r);
+            const T* ip = in + plane * g.in_plane();
+            T* op = out + r * ow;
+            int64_t* xp = indices == nullptr ? nullptr : indices + r * ow;
+            const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
+            const int64_t h0 = w[1].begin[h_out], h1 = w[1].end[h_out];
+            for (int64_t x = 0; x < ow; ++x) {
+              const int64_t w0 = w[2].begin[x], w1 = w[2].end[x];
+              int64_t best_index = (d0 * ih + h0) * iw + w0;
+              Acc best = LowestValue<Acc>();
+              for (int64_t d = d0; d < d1; d += w[0].step) {
+                for (int64_t h = h0; h < h1; h += w[1].step) {
+                  const int64_t row = (d * ih + h) * iw;
+                  for (int64_t c = w0; c < w1; c += w[2].step) {
+                    const Acc v = E::Load(ip[row + c]);
+                    if (v > best || IsNan(v)) {
+                      best = v;
+                      best_index = row + c;
+                    }
+                  }
                 }
               }
+              op[x] = E::Store(best);
+              if (xp != nullptr) xp[x] = best_index;
             }
           }
-          op[x] = E::Store(best);
-          if (xp != nullptr) xp[x] = best_index;
-        }
-      }
-    });
+        });
   }
   // Channels-last: one unit per output pixel, vectorisable channel loop.
   const int64_t ch = g.channels;
   const int64_t pixels = g.batch * od * oh * ow;
-  return ParallelFor(pixels, ch * window_cost, exec, [&](int64_t p0, int64_t p1) {
-    std::vector<Acc> best(ch);
-    std::vector<int64_t> best_index(ch);
-    for (int64_t p = p0; p < p1; ++p) {
-      const auto [n, d_out, h_out, w_out] = OutputPixelAt(g, p);
-      const T* ip = in + n * g.in_plane() * ch;
-      const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
-      const int64_t h0 = w[1].begin[h_out], h1 = w[1].end[h_out];
-      const int64_t w0 = w[2].begin[w_out], w1 = w[2].end[w_out];
-      const int64_t first = (d0 * ih + h0) * iw + w0;
-      for (int64_t c = 0; c < ch; ++c) {
-        best[c] = LowestValue<Acc>();
-        best_index[c] = first;
-      }
-      for (int64_t d = d0; d < d1; d += w[0].step) {
-        for (int64_t h = h0; h < h1; h += w[1].step) {
-          for (int64_t x = w0; x < w1; x += w[2].step) {
-            const int64_t index = (d * ih + h) * iw + x;
-            const T* src = ip + index * ch;
-            Acc* bp = best.data();
-            if (indices == nullptr) {
-              // Values only: a select the compiler vectorises.
-              for (int64_t c = 0; c < ch; ++c) {
-                const Acc v = E::Load(src[c]);
-                bp[c] = (v > bp[c] || IsNan(v)) ? v : bp[c];
+  return ParallelFor(
+      pixels, ch * window_cost, exec, [&](int64_t p0, int64_t p1) {
+        std::vector<Acc> best(ch);
+        std::vector<int64_t> best_index(ch);
+        for (int64_t p = p0; p < p1; ++p) {
+          const auto [n, d_out, h_out, w_out] = OutputPixelAt(g, p);
+          const T* ip = in + n * g.in_plane() * ch;
+          const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
+          const int64_t h0 = w[1].begin[h_out], h1 = w[1].end[h_out];
+          const int64_t w0 = w[2].begin[w_out], w1 = w[2].end[w_out];
+          const int64_t first = (d0 * ih + h0) * iw + w0;
+          for (int64_t c = 0; c < ch; ++c) {
+            best[c] = LowestValue<Acc>();
+            best_index[c] = first;
+          }
+          for (int64_t d = d0; d < d1; d += w[0].step) {
+            for (int64_t h = h0; h < h1; h += w[1].step) {
+              for (int64_t x = w0; x < w1; x += w[2].step) {
+                const int64_t index = (d * ih + h) * iw + x;
+                const T* src = ip + index * ch;
+                Acc* bp = best.data();
+                if (indices == nullptr) {
+                  // Values only: a select the compiler vectorises.
+                  for (int64_t c = 0; c < ch; ++c) {
+                    const Acc v = E::Load(src[c]);
+                    bp[c] = (v > bp[c] || IsNan(v)) ? v : bp[c];
+                  }
+                  continue;
+                }
+                int64_t* bi = best_index.data();
+                for (int64_t c = 0; c < ch; ++c) {
+                  const Acc v = E::Load(src[c]);
+                  const bool take = v > bp[c] || IsNan(v);
+                  bp[c] = take ? v : bp[c];
+                  bi[c] = take ? index : bi[c];
+                }
               }
-              continue;
-            }
-            int64_t* bi = best_index.data();
-            for (int64_t c = 0; c < ch; ++c) {
-              const Acc v = E::Load(src[c]);
-              const bool take = v > bp[c] || IsNan(v);
-              bp[c] = take ? v : bp[c];
-              bi[c] = take ? index : bi[c];
             }
           }
+          T* op = out + p * ch;
+          for (int64_t c = 0; c < ch; ++c) op[c] = E::Store(best[c]);
+          if (indices != nullptr) {
+            int64_t* xp = indices + p * ch;
+            for (int64_t c = 0; c < ch; ++c) xp[c] = best_index[c];
+          }
         }
-      }
-      T* op = out + p * ch;
-      for (int64_t c = 0; c < ch; ++c) op[c] = E::Store(best[c]);
-      if (indices != nullptr) {
-        int64_t* xp = indices + p * ch;
-        for (int64_t c = 0; c < ch; ++c) xp[c] = best_index[c];
-      }
-    }
-  });
+      });
 }
 
 // Windowed sum (avg_pool, lp_pool, adaptive_avg_pool). Sums each window in
@@ -280,59 +290,64 @@ absl::Status SumKernel(const Geometry& g, const Windows3& w, const T* in,
   const int64_t window_cost = FirstWindowCost(w);
   if (!g.channels_last) {
     const int64_t rows = g.planes * od * oh;
-    return ParallelFor(rows, ow * window_cost, exec, [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) {
-        const auto [plane, d_out, h_out] = OutputRowAt(g, r);
-        const T* ip = in + plane * g.in_plane();
-        T* op = out + r * ow;
-        const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
-        const int64_t h0 = w[1].begin[h_out], h1 = w[1].end[h_out];
-        for (int64_t x = 0; x < ow; ++x) {
-          const int64_t w0 = w[2].begin[x], w1 = w[2].end[x];
-          if (d0 >= d1 || h0 >= h1 || w0 >= w1) {
-            op[x] = E::Store(0);
-            continue;
-          }
-          Acc sum = policy.Zero();
-          for (int64_t d = d0; d < d1; ++d) {
-            for (int64_t h = h0; h < h1; ++h) {
-              const T* src = ip + (d * ih + h) * iw;
-              for (int64_t c = w0; c < w1; ++c) sum = policy.Add(sum, E::Load(src[c]));
+    return ParallelFor(
+        rows, ow * window_cost, exec, [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r) {
+            const auto [plane, d_out, h_out] = OutputRowAt(g, r);
+            const T* ip = in + plane * g.in_plane();
+            T* op = out + r * ow;
+            const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
+            const int64_t h0 = w[1].begin[h_out], h1 = w[1].end[h_out];
+            for (int64_t x = 0; x < ow; ++x) {
+              const int64_t w0 = w[2].begin[x], w1 = w[2].end[x];
+              if (d0 >= d1 || h0 >= h1 || w0 >= w1) {
+                op[x] = E::Store(0);
+                continue;
+              }
+              Acc sum = policy.Zero();
+              for (int64_t d = d0; d < d1; ++d) {
+                for (int64_t h = h0; h < h1; ++h) {
+                  const T* src = ip + (d * ih + h) * iw;
+                  for (int64_t c = w0; c < w1; ++c)
+                    sum = policy.Add(sum, E::Load(src[c]));
+                }
+              }
+              op[x] = policy.Finish(sum, d_out, h_out, x, plane % g.channels);
             }
           }
-          op[x] = policy.Finish(sum, d_out, h_out, x, plane % g.channels);
-        }
-      }
-    });
+        });
   }
   const int64_t ch = g.channels;
   const int64_t pixels = g.batch * od * oh * ow;
-  return ParallelFor(pixels, ch * window_cost, exec, [&](int64_t p0, int64_t p1) {
-    std::vector<Acc> sums(ch);
-    for (int64_t p = p0; p < p1; ++p) {
-      const auto [n, d_out, h_out, w_out] = OutputPixelAt(g, p);
-      const T* ip = in + n * g.in_plane() * ch;
-      T* op = out + p * ch;
-      const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
-      const int64_t h0 = w[1].begin[h_out], h1 = w[1].end[h_out];
-      const int64_t w0 = w[2].begin[w_out], w1 = w[2].end[w_out];
-      if (d0 >= d1 || h0 >= h1 || w0 >= w1) {
-        for (int64_t c = 0; c < ch; ++c) op[c] = E::Store(0);
-        continue;
-      }
-      Acc* sp = sums.data();
-      for (int64_t c = 0; c < ch; ++c) sp[c] = policy.Zero();
-      for (int64_t d = d0; d < d1; ++d) {
-        for (int64_t h = h0; h < h1; ++h) {
-          for (int64_t x = w0; x < w1; ++x) {
-            const T* src = ip + ((d * ih + h) * iw + x) * ch;
-            for (int64_t c = 0; c < ch; ++c) sp[c] = policy.Add(sp[c], E::Load(src[c]));
+  return ParallelFor(
+      pixels, ch * window_cost, exec, [&](int64_t p0, int64_t p1) {
+        std::vector<Acc> sums(ch);
+        for (int64_t p = p0; p < p1; ++p) {
+          const auto [n, d_out, h_out, w_out] = OutputPixelAt(g, p);
+          const T* ip = in + n * g.in_plane() * ch;
+          T* op = out + p * ch;
+          const int64_t d0 = w[0].begin[d_out], d1 = w[0].end[d_out];
+          const int64_t h0 = w[1].begin[h_out], h1 = w[1].end[h_out];
+          const int64_t w0 = w[2].begin[w_out], w1 = w[2].end[w_out];
+          if (d0 >= d1 || h0 >= h1 || w0 >= w1) {
+            for (int64_t c = 0; c < ch; ++c) op[c] = E::Store(0);
+            continue;
           }
+          Acc* sp = sums.data();
+          for (int64_t c = 0; c < ch; ++c) sp[c] = policy.Zero();
+          for (int64_t d = d0; d < d1; ++d) {
+            for (int64_t h = h0; h < h1; ++h) {
+              for (int64_t x = w0; x < w1; ++x) {
+                const T* src = ip + ((d * ih + h) * iw + x) * ch;
+                for (int64_t c = 0; c < ch; ++c)
+                  sp[c] = policy.Add(sp[c], E::Load(src[c]));
+              }
+            }
+          }
+          for (int64_t c = 0; c < ch; ++c)
+            op[c] = policy.Finish(sp[c], d_out, h_out, w_out, c);
         }
-      }
-      for (int64_t c = 0; c < ch; ++c) op[c] = policy.Finish(sp[c], d_out, h_out, w_out, c);
-    }
-  });
+      });
 }
 
 }  // namespace poolcat::pool_internal

@@ -38,7 +38,6 @@ namespace hn = hwy::HWY_NAMESPACE;
 using DF = hn::ScalableTag<float>;
 using D1 = hn::CappedTag<float, 1>;
 
-
 constexpr int64_t kPrefetchRows = 4;
 // Padded copies of input rows are made kCopyAhead rows before they are
 // read, into a ring of kCopyRing rows: loads straight after the (unaligned)
@@ -53,8 +52,10 @@ constexpr int64_t kCopyRing = 4;
 // is harmless (it never faults).
 template <typename T>
 HWY_INLINE void PrefetchRowAhead(const T* plane, int64_t row, int64_t width) {
-  const char* c = reinterpret_cast<const char*>(plane + (row + kPrefetchRows) * width);
-  for (int64_t i = 0; i < width * static_cast<int64_t>(sizeof(T)); i += 64) hwy::Prefetch(c + i);
+  const char* c =
+      reinterpret_cast<const char*>(plane + (row + kPrefetchRows) * width);
+  for (int64_t i = 0; i < width * static_cast<int64_t>(sizeof(T)); i += 64)
+    hwy::Prefetch(c + i);
 }
 
 // Loads Lanes(d) elements as float32 lanes. The 16-bit conversions are
@@ -81,33 +82,37 @@ HWY_INLINE hn::Vec<D> LoadF(D d, const Float16* HWY_RESTRICT p) {
   const auto normalized =
       hn::BitCast(d, hn::ShiftRight<4>(two_w) + hn::Set(du, 0xE0u << 23)) *
       hn::Set(d, 0x1.0p-112f);
-  const auto denormalized =
-      hn::BitCast(d, hn::Or(hn::ShiftRight<17>(two_w), hn::Set(du, 126u << 23))) -
-      hn::Set(d, 0.5f);
+  const auto denormalized = hn::BitCast(d, hn::Or(hn::ShiftRight<17>(two_w),
+                                                  hn::Set(du, 126u << 23))) -
+                            hn::Set(d, 0.5f);
   const auto is_denormal = hn::ShiftRight<27>(two_w) == hn::Zero(du);
-  const auto magnitude = hn::IfThenElse(is_denormal, hn::BitCast(du, denormalized),
-                                        hn::BitCast(du, normalized));
+  const auto magnitude = hn::IfThenElse(
+      is_denormal, hn::BitCast(du, denormalized), hn::BitCast(du, normalized));
   return hn::BitCast(d, hn::Or(sign, magnitude));
 }
 
 // float32 lanes to bfloat16 bits: round to nearest even, NaN -> 0x7FC0
 // (core/float16.h's FloatToBFloat16).
 template <class D>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, D>> ToHalfBits(D /*d*/, hn::Vec<D> v, BFloat16*) {
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, D>> ToHalfBits(D /*d*/, hn::Vec<D> v,
+                                                       BFloat16*) {
   const hn::RebindToUnsigned<D> du;
   const hn::RebindToSigned<D> di;
   const hn::Rebind<uint16_t, D> d16;
   const auto u = hn::BitCast(du, v);
-  const auto rounded = hn::ShiftRight<16>(
-      u + hn::Set(du, 0x7FFFu) + hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u)));
-  const auto bits = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), hn::Set(du, 0x7FC0u), rounded);
+  const auto rounded =
+      hn::ShiftRight<16>(u + hn::Set(du, 0x7FFFu) +
+                         hn::And(hn::ShiftRight<16>(u), hn::Set(du, 1u)));
+  const auto bits = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)),
+                                   hn::Set(du, 0x7FC0u), rounded);
   return hn::DemoteTo(d16, hn::BitCast(di, bits));
 }
 
 // float32 lanes to float16 bits: round to nearest even, overflow to inf,
 // NaN -> sign | 0x7E00 (c10's fp16_ieee_from_fp32_value, vectorised).
 template <class D>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, D>> ToHalfBits(D d, hn::Vec<D> v, Float16*) {
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, D>> ToHalfBits(D d, hn::Vec<D> v,
+                                                       Float16*) {
   const hn::RebindToUnsigned<D> du;
   const hn::RebindToSigned<D> di;
   const hn::Rebind<uint16_t, D> d16;
@@ -117,19 +122,25 @@ HWY_INLINE hn::Vec<hn::Rebind<uint16_t, D>> ToHalfBits(D d, hn::Vec<D> v, Float1
   auto base = (hn::Abs(v) * hn::Set(d, 0x1.0p+112f)) * hn::Set(d, 0x1.0p-110f);
   // bias = max(shl1_w & 0xFF000000, 0x71000000), compared as exponents.
   const auto exponent = hn::BitCast(di, hn::ShiftRight<24>(shl1_w));
-  const auto bias = hn::ShiftLeft<24>(hn::BitCast(du, hn::Max(exponent, hn::Set(di, 0x71))));
-  base = hn::BitCast(d, hn::ShiftRight<1>(bias) + hn::Set(du, 0x07800000u)) + base;
+  const auto bias =
+      hn::ShiftLeft<24>(hn::BitCast(du, hn::Max(exponent, hn::Set(di, 0x71))));
+  base =
+      hn::BitCast(d, hn::ShiftRight<1>(bias) + hn::Set(du, 0x07800000u)) + base;
   const auto bits = hn::BitCast(du, base);
-  const auto exp_bits = hn::And(hn::ShiftRight<13>(bits), hn::Set(du, 0x00007C00u));
+  const auto exp_bits =
+      hn::And(hn::ShiftRight<13>(bits), hn::Set(du, 0x00007C00u));
   const auto mantissa_bits = hn::And(bits, hn::Set(du, 0x00000FFFu));
-  const auto magnitude = hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), hn::Set(du, 0x7E00u),
-                                        exp_bits + mantissa_bits);
-  return hn::DemoteTo(d16, hn::BitCast(di, hn::Or(hn::ShiftRight<16>(sign), magnitude)));
+  const auto magnitude =
+      hn::IfThenElse(hn::RebindMask(du, hn::IsNaN(v)), hn::Set(du, 0x7E00u),
+                     exp_bits + mantissa_bits);
+  return hn::DemoteTo(
+      d16, hn::BitCast(di, hn::Or(hn::ShiftRight<16>(sign), magnitude)));
 }
 
 // Stores the first `count` lanes of v (all when count >= Lanes) as T.
 template <class D>
-HWY_INLINE void StoreF(D d, hn::Vec<D> v, int64_t count, float* HWY_RESTRICT p) {
+HWY_INLINE void StoreF(D d, hn::Vec<D> v, int64_t count,
+                       float* HWY_RESTRICT p) {
   if (count >= static_cast<int64_t>(hn::Lanes(d))) {
     hn::StoreU(v, d, p);
   } else {
@@ -150,7 +161,8 @@ HWY_INLINE void StoreF(D d, hn::Vec<D> v, int64_t count, Half* HWY_RESTRICT p) {
 
 // dst[0, count) = src[0, count) as float32.
 template <typename T>
-HWY_INLINE void ConvertRow(float* HWY_RESTRICT dst, const T* HWY_RESTRICT src, int64_t count) {
+HWY_INLINE void ConvertRow(float* HWY_RESTRICT dst, const T* HWY_RESTRICT src,
+                           int64_t count) {
   if constexpr (std::is_same_v<T, float>) {
     std::memcpy(dst, src, static_cast<size_t>(count) * sizeof(float));
   } else {
@@ -166,7 +178,8 @@ HWY_INLINE void ConvertRow(float* HWY_RESTRICT dst, const T* HWY_RESTRICT src, i
 // Length of a padded scratch row: the input row at offset pw, then enough
 // padding for every tap of every (vector-rounded) output and the doubling
 // passes' reads.
-HWY_INLINE int64_t ScratchRowLength(const Pool2dJob& job, int64_t owr, int64_t lanes) {
+HWY_INLINE int64_t ScratchRowLength(const Pool2dJob& job, int64_t owr,
+                                    int64_t lanes) {
   const int64_t a = job.pw + job.iw;
   const int64_t b = owr * job.sw + job.kw;
   // Whole vectors, so that rows carved out of one allocation stay aligned.

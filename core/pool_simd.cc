@@ -57,12 +57,20 @@ constexpr int64_t kMaxDivisors = int64_t{1} << 24;
 bool Supported2d(const PoolPlan& plan, Pool2dJob& job) {
   if (plan.op.spatial_dims > 2) return false;
   switch (plan.dtype) {
-    case DType::kFloat32: job.elem = ElemType::kFloat32; break;
-    case DType::kBFloat16: job.elem = ElemType::kBFloat16; break;
-    case DType::kFloat16: job.elem = ElemType::kFloat16; break;
-    default: return false;
+    case DType::kFloat32:
+      job.elem = ElemType::kFloat32;
+      break;
+    case DType::kBFloat16:
+      job.elem = ElemType::kBFloat16;
+      break;
+    case DType::kFloat16:
+      job.elem = ElemType::kFloat16;
+      break;
+    default:
+      return false;
   }
-  if (plan.in[0] != 1 || plan.out[0] != 1 || plan.kernel[0] != 1 || plan.pad[0] != 0) {
+  if (plan.in[0] != 1 || plan.out[0] != 1 || plan.kernel[0] != 1 ||
+      plan.pad[0] != 0) {
     return false;
   }
   if (plan.dilation[1] != 1 || plan.dilation[2] != 1) return false;
@@ -80,12 +88,15 @@ bool Supported2d(const PoolPlan& plan, Pool2dJob& job) {
   if (job.ih <= 0 || job.iw <= 0 || job.oh <= 0 || job.ow <= 0) return false;
   if (!plan.channels_last && job.sw != 1 && job.sw != 2) return false;
   // Sizes bounded so every scratch computation stays far from overflow.
-  const int64_t row_floats = plan.channels_last ? job.ow * job.channels
-                                                : job.ow * job.sw + job.pw + job.iw + 3 * job.kw;
-  if (job.kw > kMaxRowFloats || job.kh > kMaxRowFloats || row_floats > kMaxRowFloats) {
+  const int64_t row_floats =
+      plan.channels_last ? job.ow * job.channels
+                         : job.ow * job.sw + job.pw + job.iw + 3 * job.kw;
+  if (job.kw > kMaxRowFloats || job.kh > kMaxRowFloats ||
+      row_floats > kMaxRowFloats) {
     return false;
   }
-  int64_t band = std::max<int64_t>(1, (kBandBytes / (4 * row_floats) - job.kh) / job.sh + 1);
+  int64_t band = std::max<int64_t>(
+      1, (kBandBytes / (4 * row_floats) - job.kh) / job.sh + 1);
   band = std::min(band, job.oh);
   job.band = band;
   job.bands = (job.oh + band - 1) / band;
@@ -101,10 +112,14 @@ bool Supported2d(const PoolPlan& plan, Pool2dJob& job) {
 void UseFlatPlanes(const PoolPlan& plan, Pool2dJob& job) {
   constexpr int64_t kMaxFlatTaps = 9;
   constexpr int64_t kMaxFlatWidth = 64;
-  constexpr int64_t kMaxFlatFloats = int64_t{16} << 10;  // 64 KB: stays in L1/L2
-  if (plan.channels_last || job.sw != 1 || job.kw > kMaxFlatTaps || job.kh > kMaxFlatTaps) return;
+  constexpr int64_t kMaxFlatFloats = int64_t{16}
+                                     << 10;  // 64 KB: stays in L1/L2
+  if (plan.channels_last || job.sw != 1 || job.kw > kMaxFlatTaps ||
+      job.kh > kMaxFlatTaps)
+    return;
   const int64_t pitch = std::max(job.pw + job.iw, job.ow - 1 + job.kw);
-  const int64_t rows = std::max(job.ph + job.ih, (job.oh - 1) * job.sh + job.kh);
+  const int64_t rows =
+      std::max(job.ph + job.ih, (job.oh - 1) * job.sh + job.kh);
   if (job.iw > kMaxFlatWidth || rows * pitch > kMaxFlatFloats) return;
   job.flat_pitch = pitch;
   job.flat_rows = rows;
@@ -119,13 +134,13 @@ int64_t Outer(const PoolPlan& plan) {
 // Runs fn over every unit of the job on the OpenMP pool; the generic
 // kernels' driver does the chunking and cancellation checks.
 template <typename Fn>
-void RunUnits(const PoolPlan& plan, const Pool2dJob& job, const ExecOptions& exec, Fn fn) {
+void RunUnits(const PoolPlan& plan, const Pool2dJob& job,
+              const ExecOptions& exec, Fn fn) {
   const int64_t units = Outer(plan) * job.bands;
   const int64_t cost = job.band * job.ow * job.channels * job.kh * job.kw;
   // Cancellation surfaces through RunPool's own check after we return.
-  (void)pool_internal::ParallelFor(units, cost, exec, [&](int64_t u0, int64_t u1) {
-    fn(job, u0, u1);
-  });
+  (void)pool_internal::ParallelFor(
+      units, cost, exec, [&](int64_t u0, int64_t u1) { fn(job, u0, u1); });
 }
 
 // The avg_pool divisor of every output, as avg_pool.cc's AvgPolicy computes
@@ -139,7 +154,8 @@ std::vector<float> AvgDivisors(const PoolPlan& plan, const Pool2dJob& job) {
   // as column factor x row factor + (1 for empty columns): the products are
   // exact in float below 2^24, and the table is built per call, where one
   // plane's pooling costs about as much as the table.
-  const auto axis = [](int64_t o, int64_t s, int64_t p, int64_t k, int64_t n, bool include_pad) {
+  const auto axis = [](int64_t o, int64_t s, int64_t p, int64_t k, int64_t n,
+                       bool include_pad) {
     const int64_t start = o * s - p;
     const int64_t end = std::min(start + k, n + p);
     const int64_t count = std::min(end, n) - std::max<int64_t>(start, 0);
@@ -154,10 +170,13 @@ std::vector<float> AvgDivisors(const PoolPlan& plan, const Pool2dJob& job) {
   for (int64_t x = 0; x < job.ow; ++x) {
     const int64_t f = axis(x, job.sw, job.pw, job.kw, job.iw, include_pad);
     max_col = std::max(max_col, f);
-    col_factor[static_cast<size_t>(x)] = f == 0 ? 0.0f : override ? 1.0f : static_cast<float>(f);
+    col_factor[static_cast<size_t>(x)] = f == 0     ? 0.0f
+                                         : override ? 1.0f
+                                                    : static_cast<float>(f);
     col_empty[static_cast<size_t>(x)] = f == 0 ? 1.0f : 0.0f;
   }
-  const float override_factor = override ? static_cast<float>(*plan.args.divisor_override) : 0.0f;
+  const float override_factor =
+      override ? static_cast<float>(*plan.args.divisor_override) : 0.0f;
   for (int64_t y = 0; y < job.oh; ++y) {
     const int64_t f = axis(y, job.sh, job.ph, job.kh, job.ih, include_pad);
     if (f == 0) continue;  // every window of the row is empty: 1s
@@ -181,15 +200,20 @@ std::vector<float> AvgDivisors(const PoolPlan& plan, const Pool2dJob& job) {
 }  // namespace
 }  // namespace internal
 
-void SetFastPathsEnabledForTest(bool enabled) { internal::g_enabled.store(enabled); }
+void SetFastPathsEnabledForTest(bool enabled) {
+  internal::g_enabled.store(enabled);
+}
 
-const char* DispatchedTargetName() { return HWY_DYNAMIC_DISPATCH(internal::TargetName)(); }
+const char* DispatchedTargetName() {
+  return HWY_DYNAMIC_DISPATCH(internal::TargetName)();
+}
 
 bool TryMaxPool(const PoolPlan& plan, const TensorView& input,
                 const MutableTensorView& output,
                 const MutableTensorView* indices, const ExecOptions& exec) {
   using namespace internal;  // NOLINT(build/namespaces): local to this body
-  if (!g_enabled.load(std::memory_order_relaxed) || indices != nullptr) return false;
+  if (!g_enabled.load(std::memory_order_relaxed) || indices != nullptr)
+    return false;
   Pool2dJob job{};
   if (!Supported2d(plan, job)) return false;
   job.in = input.data;
@@ -215,7 +239,8 @@ bool TryAvgPool(const PoolPlan& plan, const TensorView& input,
   job.in_numel = input.numel();
   job.out = output.data;
   job.divisors = divisors.data();
-  job.add_to_zero = !(plan.channels_last && plan.batched && plan.op.spatial_dims == 2);
+  job.add_to_zero =
+      !(plan.channels_last && plan.batched && plan.op.spatial_dims == 2);
   if (plan.channels_last) {
     RunUnits(plan, job, exec, AvgPoolCLUnits);
   } else {
@@ -235,19 +260,17 @@ bool TryAdaptiveAvgPool(const PoolPlan& plan, const TensorView& input,
                 plan.in[0] * plan.in[1] * plan.in[2], plan.channels};
   if (job.size <= 0) return false;
   if (plan.channels_last && plan.channels > 1) {
-    (void)pool_internal::ParallelFor(plan.batch, job.size * plan.channels, exec,
-                                     [&](int64_t i0, int64_t i1) {
-                                       GlobalAvgCLImages(job, i0, i1);
-                                     });
+    (void)pool_internal::ParallelFor(
+        plan.batch, job.size * plan.channels, exec,
+        [&](int64_t i0, int64_t i1) { GlobalAvgCLImages(job, i0, i1); });
     return true;
   }
   // Channels-first (or a single channel): ATen's 8-lane inner sum.
   if (job.size < 8 || GlobalAvgCFLanes() != 8) return false;
   job.channels = 1;
-  (void)pool_internal::ParallelFor(plan.batch * plan.channels, job.size, exec,
-                                   [&](int64_t p0, int64_t p1) {
-                                     GlobalAvgCFPlanes(job, p0, p1);
-                                   });
+  (void)pool_internal::ParallelFor(
+      plan.batch * plan.channels, job.size, exec,
+      [&](int64_t p0, int64_t p1) { GlobalAvgCFPlanes(job, p0, p1); });
   return true;
 }
 

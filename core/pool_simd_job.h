@@ -24,8 +24,8 @@ struct Pool2dJob {
   int64_t channels;  // channels-last: C; channels-first: 1
   int64_t ih, iw, oh, ow;
   int64_t kh, kw, sh, sw, ph, pw;
-  int64_t band;       // output rows per unit
-  int64_t bands;      // units per plane (channels-first) or image (channels-last)
+  int64_t band;   // output rows per unit
+  int64_t bands;  // units per plane (channels-first) or image (channels-last)
   int64_t band_rows;  // most input rows a band reads (scratch rows to hold)
   // avg_pool: the float divisor of output (y, x) at divisors[y * ow + x];
   // 1.0 where a window is empty (the sum, +0.0, is then stored as is) and
@@ -83,9 +83,10 @@ template <typename T>
 inline Unit<T> UnitAt(const Pool2dJob& job, int64_t u) {
   const int64_t outer = u / job.bands;  // plane or image
   const int64_t y0 = (u % job.bands) * job.band;
-  return {static_cast<const T*>(job.in) + outer * job.ih * job.iw * job.channels,
-          static_cast<T*>(job.out) + outer * job.oh * job.ow * job.channels, y0,
-          y0 + job.band < job.oh ? y0 + job.band : job.oh};
+  return {
+      static_cast<const T*>(job.in) + outer * job.ih * job.iw * job.channels,
+      static_cast<T*>(job.out) + outer * job.oh * job.ow * job.channels, y0,
+      y0 + job.band < job.oh ? y0 + job.band : job.oh};
 }
 
 // Scratch floats for one kernel call, aligned for any target. Small
@@ -106,7 +107,8 @@ class ScratchFloats {
       return;
     }
     if (kept_count[slot] < count) {
-      kept[slot] = hwy::AllocateAligned<float>(static_cast<size_t>(kRetainedFloats));
+      kept[slot] =
+          hwy::AllocateAligned<float>(static_cast<size_t>(kRetainedFloats));
       kept_count[slot] = kRetainedFloats;
     }
     data_ = kept[slot].get();
@@ -122,11 +124,14 @@ class ScratchFloats {
 // The kernel files' entry points: each runs units [u0, u1) of a job (for
 // global pooling: planes or images [u0, u1)) with the best instruction set
 // of this CPU (HWY_DYNAMIC_DISPATCH).
-void MaxPoolCFUnits(const Pool2dJob& job, int64_t u0, int64_t u1);  // max_pool_simd.cc
+void MaxPoolCFUnits(const Pool2dJob& job, int64_t u0,
+                    int64_t u1);  // max_pool_simd.cc
 void MaxPoolCLUnits(const Pool2dJob& job, int64_t u0, int64_t u1);
-void AvgPoolCFUnits(const Pool2dJob& job, int64_t u0, int64_t u1);  // avg_pool_simd.cc
+void AvgPoolCFUnits(const Pool2dJob& job, int64_t u0,
+                    int64_t u1);  // avg_pool_simd.cc
 void AvgPoolCLUnits(const Pool2dJob& job, int64_t u0, int64_t u1);
-void GlobalAvgCFPlanes(const GlobalJob& job, int64_t p0, int64_t p1);  // global_pool_simd.cc
+void GlobalAvgCFPlanes(const GlobalJob& job, int64_t p0,
+                       int64_t p1);  // global_pool_simd.cc
 void GlobalAvgCLImages(const GlobalJob& job, int64_t i0, int64_t i1);
 // Lanes of the 8-wide descriptor GlobalAvgCFPlanes needs (fewer on SSE4).
 int64_t GlobalAvgCFLanes();

@@ -19,7 +19,8 @@ __extension__ typedef __int128 Int128;
 constexpr int64_t kInt64Max = std::numeric_limits<int64_t>::max();
 
 bool IsWindowOp(PoolKind kind) {
-  return kind == PoolKind::kMax || kind == PoolKind::kAvg || kind == PoolKind::kLp;
+  return kind == PoolKind::kMax || kind == PoolKind::kAvg ||
+         kind == PoolKind::kLp;
 }
 
 bool IsMaxOp(PoolKind kind) {
@@ -40,9 +41,9 @@ absl::StatusOr<std::vector<int64_t>> Expand(absl::string_view op,
                                             int nd) {
   if (values.size() == 1) return std::vector<int64_t>(nd, values[0]);
   if (values.size() == static_cast<size_t>(nd)) return values;
-  return absl::InvalidArgumentError(absl::StrCat(
-      op, ": ", name, " must be a single int or a list of ", nd,
-      " ints, but got ", name, "=", List(values)));
+  return absl::InvalidArgumentError(
+      absl::StrCat(op, ": ", name, " must be a single int or a list of ", nd,
+                   " ints, but got ", name, "=", List(values)));
 }
 
 // InvalidArgument "op: <name> <rule>, but got <name>=[...]" when any value
@@ -76,10 +77,9 @@ absl::Status CheckNonBatchDims(absl::string_view name, PoolOp op, bool batched,
                                absl::Span<const int64_t> input_shape,
                                const std::vector<int64_t>& adaptive_out) {
   const bool adaptive = !IsWindowOp(op.kind);
-  const bool global_avg =
-      op.kind == PoolKind::kAdaptiveAvg &&
-      std::all_of(adaptive_out.begin(), adaptive_out.end(),
-                  [](int64_t o) { return o == 1; });
+  const bool global_avg = op.kind == PoolKind::kAdaptiveAvg &&
+                          std::all_of(adaptive_out.begin(), adaptive_out.end(),
+                                      [](int64_t o) { return o == 1; });
   if (global_avg) return absl::OkStatus();
   const bool zero_channels_ok =
       (adaptive && !batched) ||
@@ -90,9 +90,10 @@ absl::Status CheckNonBatchDims(absl::string_view name, PoolOp op, bool batched,
     const bool is_channel_dim = channels_last ? i == rank - 1 : i == lead;
     if (input_shape[i] == 0 && !(is_channel_dim && zero_channels_ok)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          name, ": Expected input's non-batch dimensions to have positive "
-          "length, but got input of shape ", List(input_shape),
-          " (dimension ", i, " is empty)"));
+          name,
+          ": Expected input's non-batch dimensions to have positive "
+          "length, but got input of shape ",
+          List(input_shape), " (dimension ", i, " is empty)"));
     }
   }
   return absl::OkStatus();
@@ -120,9 +121,9 @@ absl::StatusOr<int64_t> PoolingOutputSize(int64_t in, int64_t kernel,
   if (ceil_mode && (out - 1) * stride >= Int128{in} + pad) --out;
   if (out > kInt64Max || out < -kInt64Max) {
     return absl::InvalidArgumentError(
-        absl::StrCat("pooling output size overflows int64 for input size ",
-                     in, ", kernel_size ", kernel, ", padding ", pad,
-                     ", stride ", stride, ", dilation ", dilation));
+        absl::StrCat("pooling output size overflows int64 for input size ", in,
+                     ", kernel_size ", kernel, ", padding ", pad, ", stride ",
+                     stride, ", dilation ", dilation));
   }
   return static_cast<int64_t>(out);
 }
@@ -139,20 +140,19 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
   const std::string name = PoolOpName(op);
 
   if (!PoolSupportsDType(op.kind, dtype)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(name, ": dtype ", DTypeName(dtype),
-                     " is not supported, expected one of ",
-                     SupportedList(op.kind)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": dtype ", DTypeName(dtype),
+        " is not supported, expected one of ", SupportedList(op.kind)));
   }
 
   // Rank: (C, *spatial) unbatched or (N, C, *spatial) batched; channels_last
   // moves C to the end but keeps the rank.
   const int rank = static_cast<int>(input_shape.size());
   if (rank != nd + 1 && rank != nd + 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        name, ": Expected ", nd + 1, "D or ", nd + 2,
-        "D (batch mode) tensor for input, but got input of shape ",
-        List(input_shape)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": Expected ", nd + 1, "D or ", nd + 2,
+                     "D (batch mode) tensor for input, but got input of shape ",
+                     List(input_shape)));
   }
   absl::StatusOr<int64_t> in_numel =
       CheckedNumel(input_shape, dtype, exec.max_elements, "input");
@@ -170,7 +170,8 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
   plan.batched = rank == nd + 2;
   const int lead = plan.batched ? 1 : 0;
   plan.batch = plan.batched ? input_shape[0] : 1;
-  plan.channels = args.channels_last ? input_shape[rank - 1] : input_shape[lead];
+  plan.channels =
+      args.channels_last ? input_shape[rank - 1] : input_shape[lead];
   const int first_spatial = args.channels_last ? lead : lead + 1;
   std::vector<int64_t> in_sizes(input_shape.begin() + first_spatial,
                                 input_shape.begin() + first_spatial + nd);
@@ -180,8 +181,8 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
   for (int i = 0; i < nd; ++i) plan.in[off + i] = in_sizes[i];
 
   if (IsWindowOp(op.kind)) {
-    absl::Status dims_ok = CheckNonBatchDims(name, op, plan.batched, args.channels_last,
-                                             input_shape, {});
+    absl::Status dims_ok = CheckNonBatchDims(
+        name, op, plan.batched, args.channels_last, input_shape, {});
     if (!dims_ok.ok()) return dims_ok;
     if (args.kernel_size.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -208,10 +209,12 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
     absl::Status st = CheckEach(name, "kernel_size", *k,
                                 "should be greater than zero", positive);
     if (st.ok()) {
-      st = CheckEach(name, "stride", *s, "should be greater than zero", positive);
+      st = CheckEach(name, "stride", *s, "should be greater than zero",
+                     positive);
     }
     if (st.ok()) {
-      st = CheckEach(name, "dilation", *d, "should be greater than zero", positive);
+      st = CheckEach(name, "dilation", *d, "should be greater than zero",
+                     positive);
     }
     if (st.ok()) {
       st = CheckEach(name, "padding", *p, "must be non-negative",
@@ -220,9 +223,11 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
     if (!st.ok()) return st;
     for (int i = 0; i < nd; ++i) {
       if ((*p)[i] > (*k)[i] / 2) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            name, ": pad should be at most half of kernel size, but got "
-            "padding=", List(*p), " and kernel_size=", List(*k)));
+        return absl::InvalidArgumentError(
+            absl::StrCat(name,
+                         ": pad should be at most half of kernel size, but got "
+                         "padding=",
+                         List(*p), " and kernel_size=", List(*k)));
       }
     }
     if (op.kind == PoolKind::kAvg && nd >= 2 &&
@@ -238,8 +243,8 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
 
     // 1.13's max_pool1d_impl (taken when no indices are returned) accepts
     // an empty output; every other path needs at least one window.
-    const bool allow_empty = op.kind == PoolKind::kMax && nd == 1 &&
-                             !args.return_indices;
+    const bool allow_empty =
+        op.kind == PoolKind::kMax && nd == 1 && !args.return_indices;
     bool too_small = false;
     for (int i = 0; i < nd; ++i) {
       absl::StatusOr<int64_t> o = PoolingOutputSize(
@@ -252,14 +257,14 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
       if (*o < (allow_empty ? 0 : 1)) too_small = true;
     }
     if (too_small) {
-      const std::string settings = absl::StrCat(
-          " (kernel_size=", List(*k), ", stride=", List(*s), ", padding=",
-          List(*p), ", dilation=", List(*d),
-          ", ceil_mode=", args.ceil_mode ? "true" : "false", ")");
+      const std::string settings =
+          absl::StrCat(" (kernel_size=", List(*k), ", stride=", List(*s),
+                       ", padding=", List(*p), ", dilation=", List(*d),
+                       ", ceil_mode=", args.ceil_mode ? "true" : "false", ")");
       if (allow_empty) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(name, ": Invalid computed output size: ",
-                         List(out_sizes), settings));
+        return absl::InvalidArgumentError(absl::StrCat(
+            name, ": Invalid computed output size: ", List(out_sizes),
+            settings));
       }
       return absl::InvalidArgumentError(absl::StrCat(
           name, ": Given input size: (", Dims(plan.channels, in_sizes),
@@ -290,16 +295,16 @@ absl::StatusOr<PoolPlan> CheckPool(PoolOp op, DType dtype,
     absl::StatusOr<std::vector<int64_t>> o =
         Expand(name, "output_size", args.output_size, nd);
     if (!o.ok()) return o.status();
-    absl::Status st = CheckEach(
-        name, "output_size", *o,
-        "elements must be greater than or equal to 0 (or -1 for the input size)",
-        [](int64_t v) { return v >= -1; });
+    absl::Status st = CheckEach(name, "output_size", *o,
+                                "elements must be greater than or equal to 0 "
+                                "(or -1 for the input size)",
+                                [](int64_t v) { return v >= -1; });
     if (!st.ok()) return st;
     for (int i = 0; i < nd; ++i) {
       out_sizes[i] = (*o)[i] == -1 ? in_sizes[i] : (*o)[i];
     }
-    absl::Status dims_ok = CheckNonBatchDims(name, op, plan.batched, args.channels_last,
-                                             input_shape, out_sizes);
+    absl::Status dims_ok = CheckNonBatchDims(
+        name, op, plan.batched, args.channels_last, input_shape, out_sizes);
     if (!dims_ok.ok()) return dims_ok;
   }
   for (int i = 0; i < nd; ++i) plan.out[off + i] = out_sizes[i];

@@ -19,7 +19,8 @@ std::shared_ptr<uint8_t> AllocateAligned(size_t nbytes) {
   const size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
   void* p = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
   if (p == nullptr) throw std::bad_alloc();
-  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
+  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p),
+                                  [](uint8_t* q) { std::free(q); });
 }
 
 }  // namespace
@@ -49,8 +50,9 @@ absl::StatusOr<int64_t> CheckedNumel(absl::Span<const int64_t> shape,
   }
   const int64_t elem = static_cast<int64_t>(DTypeSize(dtype));
   if (overflow || numel > std::numeric_limits<int64_t>::max() / elem) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        what, " shape ", ShapeToString(shape), " has too many elements (overflows int64)"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat(what, " shape ", ShapeToString(shape),
+                     " has too many elements (overflows int64)"));
   }
   if (numel > max_elements) {
     return absl::ResourceExhaustedError(
@@ -79,11 +81,15 @@ Tensor::Tensor() : Tensor(DType::kFloat32, {0}, 0, AllocateAligned(0)) {}
 
 Tensor::Tensor(DType dtype, std::vector<int64_t> shape, int64_t numel,
                std::shared_ptr<uint8_t> data)
-    : dtype_(dtype), shape_(std::move(shape)), numel_(numel), data_(std::move(data)) {}
+    : dtype_(dtype),
+      shape_(std::move(shape)),
+      numel_(numel),
+      data_(std::move(data)) {}
 
 absl::StatusOr<Tensor> Tensor::Empty(DType dtype, std::vector<int64_t> shape,
                                      int64_t max_elements) {
-  absl::StatusOr<int64_t> numel = CheckedNumel(shape, dtype, max_elements, "tensor");
+  absl::StatusOr<int64_t> numel =
+      CheckedNumel(shape, dtype, max_elements, "tensor");
   if (!numel.ok()) return numel.status();
   auto data = AllocateAligned(static_cast<size_t>(*numel) * DTypeSize(dtype));
   return Tensor(dtype, std::move(shape), *numel, std::move(data));
@@ -96,15 +102,17 @@ absl::StatusOr<Tensor> Tensor::Zeros(DType dtype, std::vector<int64_t> shape,
   return t;
 }
 
-absl::StatusOr<Tensor> Tensor::FromBytes(DType dtype, std::vector<int64_t> shape,
+absl::StatusOr<Tensor> Tensor::FromBytes(DType dtype,
+                                         std::vector<int64_t> shape,
                                          absl::string_view bytes,
                                          int64_t max_elements) {
   absl::StatusOr<Tensor> t = Empty(dtype, std::move(shape), max_elements);
   if (!t.ok()) return t.status();
   if (bytes.size() != t->nbytes()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor data has ", bytes.size(), " bytes, but shape ",
-        ShapeToString(t->shape()), " of ", DTypeName(dtype), " needs ", t->nbytes()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor data has ", bytes.size(), " bytes, but shape ",
+                     ShapeToString(t->shape()), " of ", DTypeName(dtype),
+                     " needs ", t->nbytes()));
   }
   if (!bytes.empty()) std::memcpy(t->data(), bytes.data(), bytes.size());
   return t;

@@ -48,7 +48,9 @@ struct TensorView {
   const void* data = nullptr;
 
   int64_t numel() const { return NumElements(shape); }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype); }
+  size_t nbytes() const {
+    return static_cast<size_t>(numel()) * DTypeSize(dtype);
+  }
   template <typename T>
   const T* data_as() const {
     return static_cast<const T*>(data);
@@ -62,7 +64,9 @@ struct MutableTensorView {
   void* data = nullptr;
 
   int64_t numel() const { return NumElements(shape); }
-  size_t nbytes() const { return static_cast<size_t>(numel()) * DTypeSize(dtype); }
+  size_t nbytes() const {
+    return static_cast<size_t>(numel()) * DTypeSize(dtype);
+  }
   template <typename T>
   T* data_as() const {
     return static_cast<T*>(data);
@@ -76,16 +80,18 @@ class Tensor {
   Tensor();
 
   // Allocates an uninitialized tensor. Fails as CheckedNumel does.
-  static absl::StatusOr<Tensor> Empty(DType dtype, std::vector<int64_t> shape,
-                                      int64_t max_elements = kDefaultMaxElements);
+  static absl::StatusOr<Tensor> Empty(
+      DType dtype, std::vector<int64_t> shape,
+      int64_t max_elements = kDefaultMaxElements);
   // Allocates a zero-filled tensor.
-  static absl::StatusOr<Tensor> Zeros(DType dtype, std::vector<int64_t> shape,
-                                      int64_t max_elements = kDefaultMaxElements);
+  static absl::StatusOr<Tensor> Zeros(
+      DType dtype, std::vector<int64_t> shape,
+      int64_t max_elements = kDefaultMaxElements);
   // Copies `bytes`, which must hold exactly numel * DTypeSize(dtype) bytes
   // (InvalidArgument naming both sizes otherwise).
-  static absl::StatusOr<Tensor> FromBytes(DType dtype, std::vector<int64_t> shape,
-                                          absl::string_view bytes,
-                                          int64_t max_elements = kDefaultMaxElements);
+  static absl::StatusOr<Tensor> FromBytes(
+      DType dtype, std::vector<int64_t> shape, absl::string_view bytes,
+      int64_t max_elements = kDefaultMaxElements);
   // Builds a tensor from typed values. REQUIRES: values.size() == numel and
   // sizeof(T) == DTypeSize(dtype).
   template <typename T>
@@ -102,7 +108,9 @@ class Tensor {
   int64_t dim() const { return static_cast<int64_t>(shape_.size()); }
   int64_t size(int64_t d) const { return shape_[d < 0 ? d + dim() : d]; }
   int64_t numel() const { return numel_; }
-  size_t nbytes() const { return static_cast<size_t>(numel_) * DTypeSize(dtype_); }
+  size_t nbytes() const {
+    return static_cast<size_t>(numel_) * DTypeSize(dtype_);
+  }
 
   void* data() { return data_.get(); }
   const void* data() const { return data_.get(); }

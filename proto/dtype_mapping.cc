@@ -16,11 +16,16 @@ struct DTypePair {
 
 // The only table relating the two enums; both directions read it.
 constexpr DTypePair kDTypes[] = {
-    {v1::DTYPE_FLOAT32, DType::kFloat32}, {v1::DTYPE_FLOAT64, DType::kFloat64},
-    {v1::DTYPE_BFLOAT16, DType::kBFloat16}, {v1::DTYPE_FLOAT16, DType::kFloat16},
-    {v1::DTYPE_INT8, DType::kInt8},       {v1::DTYPE_UINT8, DType::kUInt8},
-    {v1::DTYPE_INT16, DType::kInt16},     {v1::DTYPE_INT32, DType::kInt32},
-    {v1::DTYPE_INT64, DType::kInt64},     {v1::DTYPE_BOOL, DType::kBool},
+    {v1::DTYPE_FLOAT32, DType::kFloat32},
+    {v1::DTYPE_FLOAT64, DType::kFloat64},
+    {v1::DTYPE_BFLOAT16, DType::kBFloat16},
+    {v1::DTYPE_FLOAT16, DType::kFloat16},
+    {v1::DTYPE_INT8, DType::kInt8},
+    {v1::DTYPE_UINT8, DType::kUInt8},
+    {v1::DTYPE_INT16, DType::kInt16},
+    {v1::DTYPE_INT32, DType::kInt32},
+    {v1::DTYPE_INT64, DType::kInt64},
+    {v1::DTYPE_BOOL, DType::kBool},
 };
 
 }  // namespace

@@ -20,7 +20,8 @@ uint64_t BytesOf(DType dtype, absl::Span<const int64_t> shape) {
 // payload sizes and ranks: per tensor, its field tag and length (<= 11
 // bytes), dtype (<= 3), the packed shape (<= 11 + 10 per dimension) and the
 // data's tag and length (<= 11).
-uint64_t ResponseBytesBound(std::initializer_list<std::pair<uint64_t, size_t>> tensors) {
+uint64_t ResponseBytesBound(
+    std::initializer_list<std::pair<uint64_t, size_t>> tensors) {
   uint64_t total = 0;
   for (const auto& [payload, rank] : tensors) total += payload + 36 + 10 * rank;
   return total;
@@ -31,8 +32,8 @@ absl::Status CheckResponseSize(uint64_t response_bytes, const Limits& limits,
   if (response_bytes > limits.max_response_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
         what, " would take up to ", response_bytes,
-        " bytes, more than this server sends in one message (", limits.max_response_bytes,
-        " bytes, --max_message_bytes)"));
+        " bytes, more than this server sends in one message (",
+        limits.max_response_bytes, " bytes, --max_message_bytes)"));
   }
   return absl::OkStatus();
 }
@@ -63,25 +64,33 @@ MutableTensorView AllocateInto(DType dtype, absl::Span<const int64_t> shape,
 
 }  // namespace
 
-absl::StatusOr<PreparedPool> PreparePool(const v1::PoolRequest& request, const Limits& limits) {
-  absl::StatusOr<PoolCall> call = PoolCallFromProto(request, limits.max_elements);
+absl::StatusOr<PreparedPool> PreparePool(const v1::PoolRequest& request,
+                                         const Limits& limits) {
+  absl::StatusOr<PoolCall> call =
+      PoolCallFromProto(request, limits.max_elements);
   if (!call.ok()) return call.status();
   ExecOptions exec;
   exec.max_elements = limits.max_elements;
-  absl::StatusOr<PoolPlan> plan =
-      PlanPool(call->op, call->input.dtype, call->input.shape, call->args, exec);
+  absl::StatusOr<PoolPlan> plan = PlanPool(call->op, call->input.dtype,
+                                           call->input.shape, call->args, exec);
   if (!plan.ok()) return plan.status();
 
   PreparedPool prepared;
   prepared.plan = *std::move(plan);
   prepared.input = call->input;
-  const uint64_t out_bytes = BytesOf(prepared.plan.dtype, prepared.plan.output_shape);
+  const uint64_t out_bytes =
+      BytesOf(prepared.plan.dtype, prepared.plan.output_shape);
   const uint64_t idx_bytes =
-      prepared.plan.returns_indices() ? BytesOf(DType::kInt64, prepared.plan.indices_shape) : 0;
+      prepared.plan.returns_indices()
+          ? BytesOf(DType::kInt64, prepared.plan.indices_shape)
+          : 0;
   const size_t rank = prepared.plan.output_shape.size();
   absl::Status size_ok = CheckResponseSize(
-      ResponseBytesBound({{out_bytes, rank}, {idx_bytes, idx_bytes > 0 ? rank : 0}}), limits,
-      absl::StrCat("the response for output shape ", ShapeToString(prepared.plan.output_shape),
+      ResponseBytesBound(
+          {{out_bytes, rank}, {idx_bytes, idx_bytes > 0 ? rank : 0}}),
+      limits,
+      absl::StrCat("the response for output shape ",
+                   ShapeToString(prepared.plan.output_shape),
                    idx_bytes > 0 ? " with indices" : ""));
   if (!size_ok.ok()) return size_ok;
   prepared.aligned_copy = AlignIfNeeded(&prepared.input);
@@ -102,11 +111,14 @@ absl::StatusOr<PreparedConcat> PrepareConcat(const v1::ConcatRequest& request,
   PreparedConcat prepared;
   prepared.plan = *std::move(plan);
   prepared.inputs = *std::move(inputs);
-  const uint64_t out_bytes = BytesOf(prepared.plan.dtype, prepared.plan.output_shape);
+  const uint64_t out_bytes =
+      BytesOf(prepared.plan.dtype, prepared.plan.output_shape);
   absl::Status size_ok = CheckResponseSize(
-      ResponseBytesBound({{out_bytes, prepared.plan.output_shape.size()}}), limits,
-      absl::StrCat("the response for output shape ", ShapeToString(prepared.plan.output_shape),
-                   " of ", DTypeName(prepared.plan.dtype)));
+      ResponseBytesBound({{out_bytes, prepared.plan.output_shape.size()}}),
+      limits,
+      absl::StrCat("the response for output shape ",
+                   ShapeToString(prepared.plan.output_shape), " of ",
+                   DTypeName(prepared.plan.dtype)));
   if (!size_ok.ok()) return size_ok;
   prepared.work_bytes = out_bytes;
   for (TensorView& view : prepared.inputs) {
@@ -118,23 +130,25 @@ absl::StatusOr<PreparedConcat> PrepareConcat(const v1::ConcatRequest& request,
   return prepared;
 }
 
-absl::Status ExecutePool(const PreparedPool& prepared, v1::PoolResponse* response,
-                         const ExecOptions& exec) {
+absl::Status ExecutePool(const PreparedPool& prepared,
+                         v1::PoolResponse* response, const ExecOptions& exec) {
   const PoolPlan& plan = prepared.plan;
   const MutableTensorView output =
       AllocateInto(plan.dtype, plan.output_shape, response->mutable_output());
   if (!plan.returns_indices()) {
     return RunPool(plan, prepared.input, output, nullptr, exec);
   }
-  const MutableTensorView indices =
-      AllocateInto(DType::kInt64, plan.indices_shape, response->mutable_indices());
+  const MutableTensorView indices = AllocateInto(
+      DType::kInt64, plan.indices_shape, response->mutable_indices());
   return RunPool(plan, prepared.input, output, &indices, exec);
 }
 
-absl::Status ExecuteConcat(const PreparedConcat& prepared, v1::ConcatResponse* response,
+absl::Status ExecuteConcat(const PreparedConcat& prepared,
+                           v1::ConcatResponse* response,
                            const ExecOptions& exec) {
-  const MutableTensorView output = AllocateInto(
-      prepared.plan.dtype, prepared.plan.output_shape, response->mutable_output());
+  const MutableTensorView output =
+      AllocateInto(prepared.plan.dtype, prepared.plan.output_shape,
+                   response->mutable_output());
   return RunCat(prepared.plan, prepared.inputs, output, exec);
 }
 

@@ -47,19 +47,23 @@ struct PreparedConcat {
 };
 
 // REQUIRES: `request` outlives the result.
-absl::StatusOr<PreparedPool> PreparePool(const poolcat::v1::PoolRequest& request,
-                                         const Limits& limits);
-absl::StatusOr<PreparedConcat> PrepareConcat(const poolcat::v1::ConcatRequest& request,
-                                             const Limits& limits);
+absl::StatusOr<PreparedPool> PreparePool(
+    const poolcat::v1::PoolRequest& request, const Limits& limits);
+absl::StatusOr<PreparedConcat> PrepareConcat(
+    const poolcat::v1::ConcatRequest& request, const Limits& limits);
 
 // Fill `response`. Cancelled if exec.cancelled was raised meanwhile.
-absl::Status ExecutePool(const PreparedPool& prepared, poolcat::v1::PoolResponse* response,
+absl::Status ExecutePool(const PreparedPool& prepared,
+                         poolcat::v1::PoolResponse* response,
                          const ExecOptions& exec);
 absl::Status ExecuteConcat(const PreparedConcat& prepared,
-                           poolcat::v1::ConcatResponse* response, const ExecOptions& exec);
+                           poolcat::v1::ConcatResponse* response,
+                           const ExecOptions& exec);
 
 // Payload bytes of a tensor message, for the byte counters.
-inline uint64_t PayloadBytes(const poolcat::v1::Tensor& t) { return t.data().size(); }
+inline uint64_t PayloadBytes(const poolcat::v1::Tensor& t) {
+  return t.data().size();
+}
 
 }  // namespace poolcat::server
 

@@ -13,7 +13,8 @@ ComputePool::ComputePool(int threads, int max_concurrent)
   // wait, and with fewer workers than tokens small tasks could not use all
   // CPUs.
   workers_.reserve(static_cast<size_t>(threads_));
-  for (int i = 0; i < threads_; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+  for (int i = 0; i < threads_; ++i)
+    workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 ComputePool::~ComputePool() {
@@ -32,7 +33,8 @@ bool ComputePool::TrySubmit(uint64_t work_bytes, Task task) {
     if (admitted_ >= max_concurrent_ || stopping_) return false;
     ++admitted_;
     if (!inline_task) {
-      queue_.push_back(Item{work_bytes >= kParallelWorkBytes ? threads_ : 1, std::move(task)});
+      queue_.push_back(Item{work_bytes >= kParallelWorkBytes ? threads_ : 1,
+                            std::move(task)});
     }
   }
   if (!inline_task) {
@@ -50,7 +52,8 @@ void ComputePool::WorkerLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     cv_.wait(lock, [this] {
-      return (!queue_.empty() && free_tokens_ > 0) || (stopping_ && queue_.empty());
+      return (!queue_.empty() && free_tokens_ > 0) ||
+             (stopping_ && queue_.empty());
     });
     if (queue_.empty()) return;  // Stopping and drained.
     Item item = std::move(queue_.front());

@@ -52,7 +52,9 @@ class ComputePool {
   bool TrySubmit(uint64_t work_bytes, Task task);
 
   // Whether TrySubmit runs work of this size on the caller.
-  static bool RunsInline(uint64_t work_bytes) { return work_bytes <= kInlineWorkBytes; }
+  static bool RunsInline(uint64_t work_bytes) {
+    return work_bytes <= kInlineWorkBytes;
+  }
 
   int threads() const { return threads_; }
   int max_concurrent() const { return max_concurrent_; }
@@ -69,10 +71,10 @@ class ComputePool {
   const int max_concurrent_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Item> queue_;     // Guarded by mu_.
-  int free_tokens_;            // Guarded by mu_.
-  int admitted_ = 0;           // Guarded by mu_: queued plus running.
-  bool stopping_ = false;      // Guarded by mu_.
+  std::deque<Item> queue_;  // Guarded by mu_.
+  int free_tokens_;         // Guarded by mu_.
+  int admitted_ = 0;        // Guarded by mu_: queued plus running.
+  bool stopping_ = false;   // Guarded by mu_.
   std::vector<std::thread> workers_;
 };
 

@@ -37,9 +37,9 @@ poolcat::v1::DType DTypeToProto(DType dtype);
 // `max_elements`, data size matching shape * dtype size) and returns a view
 // of its bytes. `what` is the field path used in messages ("input",
 // "tensors[2]").
-absl::StatusOr<TensorView> TensorViewFromProto(const poolcat::v1::Tensor& tensor,
-                                               int64_t max_elements,
-                                               absl::string_view what);
+absl::StatusOr<TensorView> TensorViewFromProto(
+    const poolcat::v1::Tensor& tensor, int64_t max_elements,
+    absl::string_view what);
 
 // A pooling request in core terms.
 struct PoolCall {
@@ -51,8 +51,8 @@ struct PoolCall {
 // Parses op and input and maps every argument field onto PoolArgs, applying
 // the proto's documented defaults (empty stride = kernel, empty padding = 0,
 // empty dilation = 1, unset count_include_pad = true).
-absl::StatusOr<PoolCall> PoolCallFromProto(const poolcat::v1::PoolRequest& request,
-                                           int64_t max_elements);
+absl::StatusOr<PoolCall> PoolCallFromProto(
+    const poolcat::v1::PoolRequest& request, int64_t max_elements);
 
 // Validates every tensor of a concat request ("tensors[i]") and that there is
 // at least one.

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <fstream>
 
@@ -45,14 +45,16 @@ void ConfigureAllocator(uint64_t max_retained_bytes) {
 }
 
 uint64_t MallocKeptBytes() {
-  const int64_t retained = UnusedResidentBytes() - g_baseline_unused_bytes.load();
+  const int64_t retained =
+      UnusedResidentBytes() - g_baseline_unused_bytes.load();
   return retained > 0 ? static_cast<uint64_t>(retained) : 0;
 }
 
 RetentionGuard::RetentionGuard(uint64_t max_retained_bytes)
     : max_retained_bytes_(max_retained_bytes), thread_([this] {
         std::unique_lock<std::mutex> lock(mu_);
-        while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; })) {
+        while (!cv_.wait_for(lock, std::chrono::seconds(1),
+                             [this] { return stop_; })) {
           // malloc_trim also returns whole free pages inside the heap, which
           // the automatic top-of-heap trimming cannot reach.
           if (MallocKeptBytes() > max_retained_bytes_) malloc_trim(0);

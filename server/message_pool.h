@@ -37,7 +37,8 @@ class RetentionBudget {
     uint64_t now = held_.load(std::memory_order_relaxed);
     do {
       if (now + n > limit_) return false;
-    } while (!held_.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
+    } while (
+        !held_.compare_exchange_weak(now, now + n, std::memory_order_relaxed));
     return true;
   }
   void Remove(uint64_t n) { held_.fetch_sub(n, std::memory_order_relaxed); }
@@ -65,7 +66,8 @@ class MessagePool final : public grpc::MessageAllocator<Request, Response> {
       : recycle_(std::move(recycle)), retained_(retained) {}
 
   ~MessagePool() override {
-    for (std::unique_ptr<Holder>& holder : free_) retained_->Remove(holder->kept_bytes);
+    for (std::unique_ptr<Holder>& holder : free_)
+      retained_->Remove(holder->kept_bytes);
   }
 
   grpc::MessageHolder<Request, Response>* AllocateMessages() override {

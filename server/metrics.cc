@@ -33,9 +33,9 @@ constexpr int kNumCodes = 17;  // grpc::StatusCode OK .. UNAUTHENTICATED.
 
 // Handling-time bucket bounds in seconds: from a tiny pool (tens of
 // microseconds) to a multi-hundred-MiB round trip (seconds).
-constexpr double kHandlingBounds[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                      0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                      1,      2.5,     5,      10};
+constexpr double kHandlingBounds[] = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 
 // Op and stage bounds start lower: a tiny kernel or decode takes a few
 // microseconds.
@@ -68,14 +68,15 @@ class ScrapeTimeGauges : public prometheus::Collectable {
     std::string help;
     std::function<double()> read;
   };
-  explicit ScrapeTimeGauges(std::vector<Gauge> gauges) : gauges_(std::move(gauges)) {}
+  explicit ScrapeTimeGauges(std::vector<Gauge> gauges)
+      : gauges_(std::move(gauges)) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override {
     std::vector<prometheus::MetricFamily> families;
     for (const Gauge& gauge : gauges_) {
       if (!gauge.read) continue;
-      families.push_back(
-          OneSample(gauge.name, gauge.help, prometheus::MetricType::Gauge, gauge.read()));
+      families.push_back(OneSample(
+          gauge.name, gauge.help, prometheus::MetricType::Gauge, gauge.read()));
     }
     return families;
   }
@@ -94,7 +95,8 @@ class ProcessCollector : public prometheus::Collectable {
         page_bytes_(static_cast<double>(sysconf(_SC_PAGESIZE))) {
     Stat stat;
     if (ReadStat(&stat) && ticks_per_second_ > 0) {
-      start_time_seconds_ = BootTimeSeconds() + stat.start_ticks / ticks_per_second_;
+      start_time_seconds_ =
+          BootTimeSeconds() + stat.start_ticks / ticks_per_second_;
     }
   }
 
@@ -103,38 +105,42 @@ class ProcessCollector : public prometheus::Collectable {
     std::vector<prometheus::MetricFamily> families;
     Stat stat;
     if (ReadStat(&stat) && ticks_per_second_ > 0) {
-      families.push_back(OneSample("process_cpu_seconds_total",
-                                   "Total user and system CPU time spent in seconds.",
-                                   MetricType::Counter,
-                                   (stat.utime_ticks + stat.stime_ticks) / ticks_per_second_));
+      families.push_back(
+          OneSample("process_cpu_seconds_total",
+                    "Total user and system CPU time spent in seconds.",
+                    MetricType::Counter,
+                    (stat.utime_ticks + stat.stime_ticks) / ticks_per_second_));
       families.push_back(OneSample("process_virtual_memory_bytes",
-                                   "Virtual memory size in bytes.", MetricType::Gauge,
-                                   stat.vsize_bytes));
-      families.push_back(OneSample("process_resident_memory_bytes",
-                                   "Resident memory size in bytes.", MetricType::Gauge,
-                                   stat.rss_pages * page_bytes_));
+                                   "Virtual memory size in bytes.",
+                                   MetricType::Gauge, stat.vsize_bytes));
+      families.push_back(OneSample(
+          "process_resident_memory_bytes", "Resident memory size in bytes.",
+          MetricType::Gauge, stat.rss_pages * page_bytes_));
     }
     if (const int fds = OpenFds(); fds >= 0) {
-      families.push_back(OneSample("process_open_fds", "Number of open file descriptors.",
+      families.push_back(OneSample("process_open_fds",
+                                   "Number of open file descriptors.",
                                    MetricType::Gauge, fds));
     }
     rlimit limit{};
     if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
-      families.push_back(OneSample("process_max_fds",
-                                   "Maximum number of open file descriptors.",
-                                   MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
+      families.push_back(OneSample(
+          "process_max_fds", "Maximum number of open file descriptors.",
+          MetricType::Gauge, static_cast<double>(limit.rlim_cur)));
     }
     if (start_time_seconds_ > 0) {
-      families.push_back(OneSample("process_start_time_seconds",
-                                   "Start time of the process since unix epoch in seconds.",
-                                   MetricType::Gauge, start_time_seconds_));
+      families.push_back(
+          OneSample("process_start_time_seconds",
+                    "Start time of the process since unix epoch in seconds.",
+                    MetricType::Gauge, start_time_seconds_));
     }
     return families;
   }
 
  private:
   struct Stat {
-    double utime_ticks = 0, stime_ticks = 0, start_ticks = 0, vsize_bytes = 0, rss_pages = 0;
+    double utime_ticks = 0, stime_ticks = 0, start_ticks = 0, vsize_bytes = 0,
+           rss_pages = 0;
   };
 
   // /proc/self/stat, see proc(5): fields 14, 15 (utime, stime), 22
@@ -192,7 +198,8 @@ class ProcessCollector : public prometheus::Collectable {
 };
 
 bool IsServerFault(grpc::StatusCode code) {
-  return code == grpc::StatusCode::INTERNAL || code == grpc::StatusCode::UNKNOWN ||
+  return code == grpc::StatusCode::INTERNAL ||
+         code == grpc::StatusCode::UNKNOWN ||
          code == grpc::StatusCode::DATA_LOSS;
 }
 
@@ -200,7 +207,8 @@ bool IsServerFault(grpc::StatusCode code) {
 // bare UNIMPLEMENTED, which would send a client looking for a missing method.
 // Our handlers never return UNIMPLEMENTED, so on our service that status
 // means a malformed request: a bad argument.
-bool IsUndecodableRequest(const Metrics::MethodSeries& series, const grpc::Status& status) {
+bool IsUndecodableRequest(const Metrics::MethodSeries& series,
+                          const grpc::Status& status) {
   // A method the server does not have comes through gRPC's generic
   // (bidi_stream) handler and keeps its UNIMPLEMENTED.
   return status.error_code() == grpc::StatusCode::UNIMPLEMENTED &&
@@ -211,10 +219,14 @@ bool IsUndecodableRequest(const Metrics::MethodSeries& series, const grpc::Statu
 absl::string_view RpcTypeName(grpc::experimental::ServerRpcInfo::Type type) {
   using Type = grpc::experimental::ServerRpcInfo::Type;
   switch (type) {
-    case Type::UNARY: return "unary";
-    case Type::CLIENT_STREAMING: return "client_stream";
-    case Type::SERVER_STREAMING: return "server_stream";
-    case Type::BIDI_STREAMING: return "bidi_stream";
+    case Type::UNARY:
+      return "unary";
+    case Type::CLIENT_STREAMING:
+      return "client_stream";
+    case Type::SERVER_STREAMING:
+      return "server_stream";
+    case Type::BIDI_STREAMING:
+      return "bidi_stream";
   }
   return "unknown";
 }
@@ -244,10 +256,13 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
   // gRPC destroys interceptors with the call, after its last operation.
   ~MetricsInterceptor() override { metrics_->CallDestroyed(); }
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
     using grpc::experimental::InterceptionHookPoints;
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      if (methods->GetRecvMessage() != nullptr) metrics_->MessageReceived(series_);
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      if (methods->GetRecvMessage() != nullptr)
+        metrics_->MessageReceived(series_);
       // Proceed runs the handler on this thread; let it find its start.
       // Once Proceed returns the call may be over and *this deleted.
       const RunningHandler handler{context_, start_};
@@ -258,7 +273,8 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
       return;
     }
     Clock::time_point encoded;  // Set when the encode stage was timed.
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_MESSAGE)) {
       metrics_->MessageSent(series_);
       if (series_.computes && metrics_->recording()) {
         // gRPC would serialise the response right after the interceptors;
@@ -266,30 +282,35 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
         const Clock::time_point encode_start = Clock::now();
         methods->GetSerializedSendMessage();
         encoded = Clock::now();
-        metrics_->ObserveStage(Stage::kEncode,
-                               std::chrono::duration<double>(encoded - encode_start).count());
+        metrics_->ObserveStage(
+            Stage::kEncode,
+            std::chrono::duration<double>(encoded - encode_start).count());
       }
     }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+    if (methods->QueryInterceptionHookPoint(
+            InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
       if (IsUndecodableRequest(series_, status)) {
         status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                              "request is not a valid protobuf message for /" + series_.service +
-                                  "/" + series_.method);
+                              "request is not a valid protobuf message for /" +
+                                  series_.service + "/" + series_.method);
         methods->ModifySendStatus(status);
         metrics_->Rejected(RejectReason::kInvalid);
       }
       if (metrics_->recording()) {
         // The status goes out in the same batch as the message just encoded.
-        const Clock::time_point end = encoded != Clock::time_point() ? encoded : Clock::now();
-        metrics_->RpcHandled(series_, status.error_code(),
-                             std::chrono::duration<double>(end - start_).count());
+        const Clock::time_point end =
+            encoded != Clock::time_point() ? encoded : Clock::now();
+        metrics_->RpcHandled(
+            series_, status.error_code(),
+            std::chrono::duration<double>(end - start_).count());
       }
       if (IsServerFault(status.error_code())) {
         // Client mistakes are answered and counted, not logged; a server
         // fault gets one log line.
-        std::cerr << "poolcat-server error: /" << series_.service << "/" << series_.method
-                  << " failed " << GrpcCodeName(status.error_code()) << ": "
+        std::cerr << "poolcat-server error: /" << series_.service << "/"
+                  << series_.method << " failed "
+                  << GrpcCodeName(status.error_code()) << ": "
                   << status.error_message() << std::endl;
       }
     }
@@ -316,26 +337,34 @@ class MetricsInterceptorFactory
   Metrics* metrics_;
 };
 
-constexpr PoolKind kPoolKinds[] = {PoolKind::kMax, PoolKind::kAvg, PoolKind::kLp,
-                                   PoolKind::kAdaptiveMax, PoolKind::kAdaptiveAvg};
+constexpr PoolKind kPoolKinds[] = {PoolKind::kMax, PoolKind::kAvg,
+                                   PoolKind::kLp, PoolKind::kAdaptiveMax,
+                                   PoolKind::kAdaptiveAvg};
 
 }  // namespace
 
 absl::string_view StageName(Stage stage) {
   switch (stage) {
-    case Stage::kDecode: return "decode";
-    case Stage::kQueueWait: return "queue_wait";
-    case Stage::kCompute: return "compute";
-    case Stage::kEncode: return "encode";
+    case Stage::kDecode:
+      return "decode";
+    case Stage::kQueueWait:
+      return "queue_wait";
+    case Stage::kCompute:
+      return "compute";
+    case Stage::kEncode:
+      return "encode";
   }
   return "unknown";
 }
 
 absl::string_view RejectReasonName(RejectReason reason) {
   switch (reason) {
-    case RejectReason::kTooLarge: return "too_large";
-    case RejectReason::kOverConcurrency: return "over_concurrency";
-    case RejectReason::kInvalid: return "invalid";
+    case RejectReason::kTooLarge:
+      return "too_large";
+    case RejectReason::kOverConcurrency:
+      return "over_concurrency";
+    case RejectReason::kInvalid:
+      return "invalid";
   }
   return "unknown";
 }
@@ -360,21 +389,35 @@ std::string OpName(OpId op) {
 
 std::string SimdTargetName() { return simd::DispatchedTargetName(); }
 
-std::pair<std::string, std::string> SplitFullMethod(absl::string_view full_method) {
-  if (!full_method.empty() && full_method.front() == '/') full_method.remove_prefix(1);
+std::pair<std::string, std::string> SplitFullMethod(
+    absl::string_view full_method) {
+  if (!full_method.empty() && full_method.front() == '/')
+    full_method.remove_prefix(1);
   const size_t slash = full_method.rfind('/');
-  if (slash == absl::string_view::npos) return {"unknown", std::string(full_method)};
+  if (slash == absl::string_view::npos)
+    return {"unknown", std::string(full_method)};
   return {std::string(full_method.substr(0, slash)),
           std::string(full_method.substr(slash + 1))};
 }
 
 absl::string_view GrpcCodeName(grpc::StatusCode code) {
-  static constexpr absl::string_view kNames[kNumCodes] = {
-      "OK",           "Canceled",           "Unknown",           "InvalidArgument",
-      "DeadlineExceeded", "NotFound",       "AlreadyExists",     "PermissionDenied",
-      "ResourceExhausted", "FailedPrecondition", "Aborted",      "OutOfRange",
-      "Unimplemented", "Internal",          "Unavailable",       "DataLoss",
-      "Unauthenticated"};
+  static constexpr absl::string_view kNames[kNumCodes] = {"OK",
+                                                          "Canceled",
+                                                          "Unknown",
+                                                          "InvalidArgument",
+                                                          "DeadlineExceeded",
+                                                          "NotFound",
+                                                          "AlreadyExists",
+                                                          "PermissionDenied",
+                                                          "ResourceExhausted",
+                                                          "FailedPrecondition",
+                                                          "Aborted",
+                                                          "OutOfRange",
+                                                          "Unimplemented",
+                                                          "Internal",
+                                                          "Unavailable",
+                                                          "DataLoss",
+                                                          "Unauthenticated"};
   const int i = static_cast<int>(code);
   if (i < 0 || i >= kNumCodes) return "Unknown";
   return kNames[i];
@@ -382,8 +425,8 @@ absl::string_view GrpcCodeName(grpc::StatusCode code) {
 
 namespace {
 
-constexpr int kNumShards = 16;    // Threads beyond it share shards.
-constexpr int kMaxMethods = 7;    // AddMethod calls in the constructor.
+constexpr int kNumShards = 16;  // Threads beyond it share shards.
+constexpr int kMaxMethods = 7;  // AddMethod calls in the constructor.
 // Cells per histogram: the most bounds, and +Inf.
 constexpr size_t kMaxBuckets = std::size(kStageBounds) + 1;
 static_assert(std::size(kHandlingBounds) + 1 <= kMaxBuckets);
@@ -399,7 +442,8 @@ void Add(std::atomic<uint64_t>& cell, uint64_t n = 1) {
   cell.fetch_add(n, std::memory_order_relaxed);
 }
 
-void Observe(HistogramCells& cells, absl::Span<const double> bounds, double seconds) {
+void Observe(HistogramCells& cells, absl::Span<const double> bounds,
+             double seconds) {
   // Bucket i counts values in (bounds[i-1], bounds[i]]; the last is +Inf.
   size_t i = 0;
   while (i < bounds.size() && seconds > bounds[i]) ++i;
@@ -411,7 +455,8 @@ void Observe(HistogramCells& cells, absl::Span<const double> bounds, double seco
 // Which shard this thread adds to: assigned round robin on first use.
 int ThisThreadShardIndex() {
   static std::atomic<int> next{0};
-  thread_local const int index = next.fetch_add(1, std::memory_order_relaxed) % kNumShards;
+  thread_local const int index =
+      next.fetch_add(1, std::memory_order_relaxed) % kNumShards;
   return index;
 }
 
@@ -443,21 +488,26 @@ class Metrics::HotFamilies : public prometheus::Collectable {
     using prometheus::MetricType;
     const Metrics& m = *metrics_;
     auto started = Family("grpc_server_started_total",
-                          "Total number of RPCs started on the server.", MetricType::Counter);
-    auto handled = Family("grpc_server_handled_total",
-                          "Total number of RPCs completed on the server, regardless of success "
-                          "or failure.",
+                          "Total number of RPCs started on the server.",
                           MetricType::Counter);
-    auto seconds = Family("grpc_server_handling_seconds",
-                          "Histogram of response latency (seconds) of gRPC that had been "
-                          "application-level handled by the server.",
-                          MetricType::Histogram);
-    auto received = Family("grpc_server_msg_received_total",
-                           "Total number of RPC stream messages received on the server.",
-                           MetricType::Counter);
-    auto sent = Family("grpc_server_msg_sent_total",
-                       "Total number of gRPC stream messages sent by the server.",
-                       MetricType::Counter);
+    auto handled = Family(
+        "grpc_server_handled_total",
+        "Total number of RPCs completed on the server, regardless of success "
+        "or failure.",
+        MetricType::Counter);
+    auto seconds =
+        Family("grpc_server_handling_seconds",
+               "Histogram of response latency (seconds) of gRPC that had been "
+               "application-level handled by the server.",
+               MetricType::Histogram);
+    auto received =
+        Family("grpc_server_msg_received_total",
+               "Total number of RPC stream messages received on the server.",
+               MetricType::Counter);
+    auto sent =
+        Family("grpc_server_msg_sent_total",
+               "Total number of gRPC stream messages sent by the server.",
+               MetricType::Counter);
     for (const MethodSeries& series : m.methods_) {
       const Labels labels = {{"grpc_method", series.method},
                              {"grpc_service", series.service},
@@ -465,68 +515,85 @@ class Metrics::HotFamilies : public prometheus::Collectable {
       const auto cells = [&](const Shard& shard) -> const Shard::MethodCells& {
         return shard.methods[series.index];
       };
-      AddCounter(&started, labels, Sum([&](const Shard& s) { return &cells(s).started; }));
+      AddCounter(&started, labels,
+                 Sum([&](const Shard& s) { return &cells(s).started; }));
       AddCounter(&received, labels,
                  Sum([&](const Shard& s) { return &cells(s).msg_received; }));
-      AddCounter(&sent, labels, Sum([&](const Shard& s) { return &cells(s).msg_sent; }));
+      AddCounter(&sent, labels,
+                 Sum([&](const Shard& s) { return &cells(s).msg_sent; }));
       AddHistogram(&seconds, labels, kHandlingBounds,
                    [&](const Shard& s) { return &cells(s).seconds; });
       for (int code = 0; code < kNumCodes; ++code) {
         Labels with_code = labels;
-        with_code.insert(with_code.begin(),
-                         {"grpc_code",
-                          std::string(GrpcCodeName(static_cast<grpc::StatusCode>(code)))});
-        AddCounter(&handled, std::move(with_code),
-                   Sum([&](const Shard& s) { return &cells(s).handled[code]; }));
+        with_code.insert(
+            with_code.begin(),
+            {"grpc_code",
+             std::string(GrpcCodeName(static_cast<grpc::StatusCode>(code)))});
+        AddCounter(&handled, std::move(with_code), Sum([&](const Shard& s) {
+          return &cells(s).handled[code];
+        }));
       }
     }
 
-    auto ops = Family("poolcat_op_seconds",
-                      "Time to compute one op's output (allocation and kernel), by op, in "
-                      "seconds",
-                      MetricType::Histogram);
+    auto ops = Family(
+        "poolcat_op_seconds",
+        "Time to compute one op's output (allocation and kernel), by op, in "
+        "seconds",
+        MetricType::Histogram);
     for (OpId op = 0; op < kNumOps; ++op) {
       const std::string name = OpName(op);
       if (name.empty()) continue;
       AddHistogram(&ops, {{"op", name}}, kStageBounds,
                    [&](const Shard& s) { return &s.op_seconds[op]; });
     }
-    auto stages = Family("poolcat_stage_seconds",
-                         "Time a Pool or Concat call spends in each stage: decode, queue_wait, "
-                         "compute, encode (seconds)",
-                         MetricType::Histogram);
+    auto stages = Family(
+        "poolcat_stage_seconds",
+        "Time a Pool or Concat call spends in each stage: decode, queue_wait, "
+        "compute, encode (seconds)",
+        MetricType::Histogram);
     for (int stage = 0; stage < kNumStages; ++stage) {
-      AddHistogram(&stages, {{"stage", std::string(StageName(static_cast<Stage>(stage)))}},
-                   kStageBounds, [&](const Shard& s) { return &s.stage_seconds[stage]; });
+      AddHistogram(
+          &stages,
+          {{"stage", std::string(StageName(static_cast<Stage>(stage)))}},
+          kStageBounds,
+          [&](const Shard& s) { return &s.stage_seconds[stage]; });
     }
-    auto rejected = Family("poolcat_rejected_total",
-                           "Calls refused before computing, by reason: too_large, "
-                           "over_concurrency, invalid",
-                           MetricType::Counter);
+    auto rejected =
+        Family("poolcat_rejected_total",
+               "Calls refused before computing, by reason: too_large, "
+               "over_concurrency, invalid",
+               MetricType::Counter);
     for (int r = 0; r < kNumRejectReasons; ++r) {
-      AddCounter(&rejected,
-                 {{"reason", std::string(RejectReasonName(static_cast<RejectReason>(r)))}},
-                 Sum([&](const Shard& s) { return &s.rejected[r]; }));
+      AddCounter(
+          &rejected,
+          {{"reason",
+            std::string(RejectReasonName(static_cast<RejectReason>(r)))}},
+          Sum([&](const Shard& s) { return &s.rejected[r]; }));
     }
-    auto bytes_in = Family("poolcat_bytes_in_total", "Tensor payload bytes received in requests",
+    auto bytes_in = Family("poolcat_bytes_in_total",
+                           "Tensor payload bytes received in requests",
                            MetricType::Counter);
     AddCounter(&bytes_in, {}, Sum([](const Shard& s) { return &s.bytes_in; }));
-    auto bytes_out = Family("poolcat_bytes_out_total", "Tensor payload bytes sent in responses",
-                            MetricType::Counter);
-    AddCounter(&bytes_out, {}, Sum([](const Shard& s) { return &s.bytes_out; }));
+    auto bytes_out =
+        Family("poolcat_bytes_out_total",
+               "Tensor payload bytes sent in responses", MetricType::Counter);
+    AddCounter(&bytes_out, {},
+               Sum([](const Shard& s) { return &s.bytes_out; }));
     int64_t inflight = 0;
     for (int i = 0; i < kNumShards; ++i) {
-      inflight += m.shards_[i].inflight_computations.load(std::memory_order_relaxed);
+      inflight +=
+          m.shards_[i].inflight_computations.load(std::memory_order_relaxed);
     }
 
     std::vector<prometheus::MetricFamily> families;
-    for (auto* family : {&started, &handled, &seconds, &received, &sent, &ops, &stages,
-                         &rejected, &bytes_in, &bytes_out}) {
+    for (auto* family : {&started, &handled, &seconds, &received, &sent, &ops,
+                         &stages, &rejected, &bytes_in, &bytes_out}) {
       families.push_back(std::move(*family));
     }
-    families.push_back(OneSample("poolcat_inflight_computations",
-                                 "Computations admitted to the compute pool (queued or running)",
-                                 MetricType::Gauge, static_cast<double>(inflight)));
+    families.push_back(OneSample(
+        "poolcat_inflight_computations",
+        "Computations admitted to the compute pool (queued or running)",
+        MetricType::Gauge, static_cast<double>(inflight)));
     return families;
   }
 
@@ -552,7 +619,8 @@ class Metrics::HotFamilies : public prometheus::Collectable {
     return sum;
   }
 
-  static void AddCounter(prometheus::MetricFamily* family, Labels labels, uint64_t value) {
+  static void AddCounter(prometheus::MetricFamily* family, Labels labels,
+                         uint64_t value) {
     prometheus::ClientMetric metric;
     metric.label = std::move(labels);
     metric.counter.value = static_cast<double>(value);
@@ -567,16 +635,20 @@ class Metrics::HotFamilies : public prometheus::Collectable {
     prometheus::ClientMetric::Histogram& histogram = metric.histogram;
     uint64_t cumulative = 0;
     for (size_t b = 0; b <= bounds.size(); ++b) {
-      cumulative += Sum([&](const Shard& s) { return &cells_of(s)->counts[b]; });
+      cumulative +=
+          Sum([&](const Shard& s) { return &cells_of(s)->counts[b]; });
       prometheus::ClientMetric::Bucket bucket;
       bucket.cumulative_count = cumulative;
-      bucket.upper_bound =
-          b < bounds.size() ? bounds[b] : std::numeric_limits<double>::infinity();
+      bucket.upper_bound = b < bounds.size()
+                               ? bounds[b]
+                               : std::numeric_limits<double>::infinity();
       histogram.bucket.push_back(bucket);
     }
     histogram.sample_count = cumulative;
-    histogram.sample_sum =
-        static_cast<double>(Sum([&](const Shard& s) { return &cells_of(s)->sum_nanos; })) * 1e-9;
+    histogram.sample_sum = static_cast<double>(Sum([&](const Shard& s) {
+                             return &cells_of(s)->sum_nanos;
+                           })) *
+                           1e-9;
     family->metric.push_back(std::move(metric));
   }
 
@@ -589,34 +661,42 @@ Metrics::Metrics(Options options)
       shards_(new Shard[kNumShards]()),
       registry_(std::make_shared<prometheus::Registry>()),
       hot_(std::make_shared<HotFamilies>(this)),
-      scrape_time_(std::make_shared<ScrapeTimeGauges>(std::vector<ScrapeTimeGauges::Gauge>{
-          {"poolcat_inflight_requests",
-           "RPCs in progress on any service (from the call's start until its status is sent)",
-           [this] { return static_cast<double>(active_calls()); }},
-          {"poolcat_buffer_pool_bytes",
-           "Tensor buffers kept for reuse by the next large call (bytes, bounded by "
-           "--max_retained_bytes)",
-           std::move(options.buffer_pool_bytes)},
-          {"poolcat_malloc_kept_bytes",
-           "Estimate of freed memory malloc keeps instead of returning it to the kernel "
-           "(bytes, trimmed past --max_retained_bytes)",
-           std::move(options.malloc_kept_bytes)}})),
+      scrape_time_(std::make_shared<ScrapeTimeGauges>(
+          std::vector<ScrapeTimeGauges::Gauge>{
+              {"poolcat_inflight_requests",
+               "RPCs in progress on any service (from the call's start until "
+               "its status is sent)",
+               [this] { return static_cast<double>(active_calls()); }},
+              {"poolcat_buffer_pool_bytes",
+               "Tensor buffers kept for reuse by the next large call (bytes, "
+               "bounded by "
+               "--max_retained_bytes)",
+               std::move(options.buffer_pool_bytes)},
+              {"poolcat_malloc_kept_bytes",
+               "Estimate of freed memory malloc keeps instead of returning it "
+               "to the kernel "
+               "(bytes, trimmed past --max_retained_bytes)",
+               std::move(options.malloc_kept_bytes)}})),
       process_(std::make_shared<ProcessCollector>()),
-      compute_threads_(prometheus::BuildGauge()
-                           .Name("poolcat_compute_threads")
-                           .Help("OpenMP threads the compute pool shares among computations")
-                           .Register(*registry_)
-                           .Add({})),
-      max_concurrent_(prometheus::BuildGauge()
-                          .Name("poolcat_max_concurrent_computations")
-                          .Help("Cap on admitted computations (--max_concurrent); past it, "
-                                "calls are RESOURCE_EXHAUSTED")
-                          .Register(*registry_)
-                          .Add({})) {
+      compute_threads_(
+          prometheus::BuildGauge()
+              .Name("poolcat_compute_threads")
+              .Help("OpenMP threads the compute pool shares among computations")
+              .Register(*registry_)
+              .Add({})),
+      max_concurrent_(
+          prometheus::BuildGauge()
+              .Name("poolcat_max_concurrent_computations")
+              .Help("Cap on admitted computations (--max_concurrent); past it, "
+                    "calls are RESOURCE_EXHAUSTED")
+              .Register(*registry_)
+              .Add({})) {
   prometheus::BuildGauge()
       .Name("poolcat_build_info")
-      .Help("Always 1; the labels say which poolcat-server this is and which SIMD target "
-            "its kernels run on")
+      .Help(
+          "Always 1; the labels say which poolcat-server this is and which "
+          "SIMD target "
+          "its kernels run on")
       .Register(*registry_)
       .Add({{"version", POOLCAT_VERSION}, {"simd_target", SimdTargetName()}})
       .Set(1);
@@ -629,7 +709,8 @@ Metrics::Metrics(Options options)
   AddMethod(kPoolCatService, "Echo", "unary");
   AddMethod("grpc.health.v1.Health", "Check", "unary");
   AddMethod("grpc.health.v1.Health", "Watch", "server_stream");
-  AddMethod("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo", "bidi_stream");
+  AddMethod("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo",
+            "bidi_stream");
   AddMethod("unknown", "unknown", "bidi_stream");  // Last: Series' fallback.
 }
 
@@ -648,7 +729,8 @@ void Metrics::AddMethod(absl::string_view service, absl::string_view method,
   assert(methods_.size() <= kMaxMethods);
 }
 
-std::vector<std::shared_ptr<prometheus::Collectable>> Metrics::Collectables() const {
+std::vector<std::shared_ptr<prometheus::Collectable>> Metrics::Collectables()
+    const {
   return {hot_, registry_, scrape_time_, process_};
 }
 
@@ -660,7 +742,9 @@ const Metrics::MethodSeries& Metrics::Series(absl::string_view full_method,
   return methods_.back();
 }
 
-Metrics::Shard& Metrics::ThisThreadShard() { return shards_[ThisThreadShardIndex()]; }
+Metrics::Shard& Metrics::ThisThreadShard() {
+  return shards_[ThisThreadShardIndex()];
+}
 
 void Metrics::RpcStarted(const MethodSeries& series) {
   if (recording_) Add(ThisThreadShard().methods[series.index].started);
@@ -674,17 +758,21 @@ void Metrics::MessageSent(const MethodSeries& series) {
   if (recording_) Add(ThisThreadShard().methods[series.index].msg_sent);
 }
 
-void Metrics::RpcHandled(const MethodSeries& series, grpc::StatusCode code, double seconds) {
+void Metrics::RpcHandled(const MethodSeries& series, grpc::StatusCode code,
+                         double seconds) {
   if (!recording_) return;
   Shard::MethodCells& cells = ThisThreadShard().methods[series.index];
   Observe(cells.seconds, kHandlingBounds, seconds);
   const int i = static_cast<int>(code);
-  Add(cells.handled[i >= 0 && i < kNumCodes ? i : static_cast<int>(grpc::StatusCode::UNKNOWN)]);
+  Add(cells.handled[i >= 0 && i < kNumCodes
+                        ? i
+                        : static_cast<int>(grpc::StatusCode::UNKNOWN)]);
 }
 
 void Metrics::ObserveStage(Stage stage, double seconds) {
   if (recording_) {
-    Observe(ThisThreadShard().stage_seconds[static_cast<int>(stage)], kStageBounds, seconds);
+    Observe(ThisThreadShard().stage_seconds[static_cast<int>(stage)],
+            kStageBounds, seconds);
   }
 }
 
@@ -697,13 +785,15 @@ void Metrics::ObserveOp(OpId op, double seconds) {
 
 void Metrics::ComputationAdmitted() {
   if (recording_) {
-    ThisThreadShard().inflight_computations.fetch_add(1, std::memory_order_relaxed);
+    ThisThreadShard().inflight_computations.fetch_add(
+        1, std::memory_order_relaxed);
   }
 }
 
 void Metrics::ComputationDone() {
   if (recording_) {
-    ThisThreadShard().inflight_computations.fetch_sub(1, std::memory_order_relaxed);
+    ThisThreadShard().inflight_computations.fetch_sub(
+        1, std::memory_order_relaxed);
   }
 }
 
@@ -728,10 +818,12 @@ double Metrics::StageTimer::Mark(Stage stage) {
   return seconds;
 }
 
-Metrics::StageTimer Metrics::StartStages(const grpc::ServerContextBase* context) {
+Metrics::StageTimer Metrics::StartStages(
+    const grpc::ServerContextBase* context) {
   if (!recording_) return StageTimer();
   const RunningHandler* handler = running_handler;
-  if (handler != nullptr && handler->context == context) return StageTimer(this, handler->start);
+  if (handler != nullptr && handler->context == context)
+    return StageTimer(this, handler->start);
   return StageTimer(this, Clock::now());
 }
 

@@ -135,7 +135,8 @@ class Metrics {
   // grpc_service="unknown", grpc_method="unknown" (gRPC hands such calls to
   // its generic handler as bidi_stream), so clients cannot grow the label
   // set. Thread-safe, lock-free; the result lives as long as *this.
-  const MethodSeries& Series(absl::string_view full_method, absl::string_view type) const;
+  const MethodSeries& Series(absl::string_view full_method,
+                             absl::string_view type) const;
 
   // Everything below records nothing unless recording(), and is lock-free.
 
@@ -143,14 +144,19 @@ class Metrics {
   void RpcStarted(const MethodSeries& series);
   void MessageReceived(const MethodSeries& series);
   void MessageSent(const MethodSeries& series);
-  void RpcHandled(const MethodSeries& series, grpc::StatusCode code, double seconds);
+  void RpcHandled(const MethodSeries& series, grpc::StatusCode code,
+                  double seconds);
 
   // Calls whose gRPC call object still exists (from creation to the end of
   // every operation on it, status sent included): poolcat_inflight_requests,
   // and what Shutdown waits for. Kept even when not recording.
-  int active_calls() const { return active_calls_.load(std::memory_order_acquire); }
+  int active_calls() const {
+    return active_calls_.load(std::memory_order_acquire);
+  }
   void CallCreated() { active_calls_.fetch_add(1, std::memory_order_acq_rel); }
-  void CallDestroyed() { active_calls_.fetch_sub(1, std::memory_order_acq_rel); }
+  void CallDestroyed() {
+    active_calls_.fetch_sub(1, std::memory_order_acq_rel);
+  }
 
   // The one interceptor that records the RPC metrics of every call.
   std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
@@ -163,7 +169,8 @@ class Metrics {
   class StageTimer {
    public:
     StageTimer() = default;
-    StageTimer(Metrics* metrics, Clock::time_point start) : metrics_(metrics), last_(start) {}
+    StageTimer(Metrics* metrics, Clock::time_point start)
+        : metrics_(metrics), last_(start) {}
     double Mark(Stage stage);
     bool active() const { return metrics_ != nullptr; }
 
@@ -195,8 +202,8 @@ class Metrics {
   struct Shard;
   class HotFamilies;
   Shard& ThisThreadShard();
-  void AddMethod(absl::string_view service, absl::string_view method, absl::string_view type,
-                 bool computes = false);
+  void AddMethod(absl::string_view service, absl::string_view method,
+                 absl::string_view type, bool computes = false);
 
   const bool recording_;
   std::unique_ptr<Shard[]> shards_;
@@ -212,7 +219,8 @@ class Metrics {
 };
 
 // "/poolcat.v1.PoolCat/Pool" -> {"poolcat.v1.PoolCat", "Pool"}.
-std::pair<std::string, std::string> SplitFullMethod(absl::string_view full_method);
+std::pair<std::string, std::string> SplitFullMethod(
+    absl::string_view full_method);
 
 // Name of a gRPC code as go-grpc-prometheus spells grpc_code ("OK",
 // "InvalidArgument", "DeadlineExceeded"), so stock dashboards match.

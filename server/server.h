@@ -28,7 +28,8 @@ class PoolCatServer {
   // InvalidArgument for bad options or unreadable TLS files, Unavailable
   // when the address cannot be bound. A metrics endpoint that cannot be
   // bound is logged and skipped rather than fatal.
-  static absl::StatusOr<std::unique_ptr<PoolCatServer>> Start(const ServerOptions& options);
+  static absl::StatusOr<std::unique_ptr<PoolCatServer>> Start(
+      const ServerOptions& options);
 
   // Shuts down with no grace period if Shutdown was not called.
   ~PoolCatServer();
@@ -57,9 +58,11 @@ class PoolCatServer {
   std::unique_ptr<RetentionGuard> retention_;
   std::unique_ptr<ComputePool> pool_;
   std::unique_ptr<RetentionBudget> buffer_budget_;
-  std::unique_ptr<MessagePool<poolcat::v1::PoolRequest, poolcat::v1::PoolResponse>>
+  std::unique_ptr<
+      MessagePool<poolcat::v1::PoolRequest, poolcat::v1::PoolResponse>>
       pool_messages_;
-  std::unique_ptr<MessagePool<poolcat::v1::ConcatRequest, poolcat::v1::ConcatResponse>>
+  std::unique_ptr<
+      MessagePool<poolcat::v1::ConcatRequest, poolcat::v1::ConcatResponse>>
       concat_messages_;
   std::unique_ptr<PoolCatService> service_;
   std::unique_ptr<grpc::Server> server_;

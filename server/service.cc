@@ -17,9 +17,12 @@ namespace v1 = ::poolcat::v1;
 // stop early, and reports that as CANCELLED or DEADLINE_EXCEEDED.
 class ComputeReactor final : public grpc::ServerUnaryReactor {
  public:
-  explicit ComputeReactor(grpc::CallbackServerContext* context) : context_(context) {}
+  explicit ComputeReactor(grpc::CallbackServerContext* context)
+      : context_(context) {}
 
-  void OnCancel() override { cancelled_.store(true, std::memory_order_relaxed); }
+  void OnCancel() override {
+    cancelled_.store(true, std::memory_order_relaxed);
+  }
   void OnDone() override { delete this; }
 
   const std::atomic<bool>* cancelled_flag() const { return &cancelled_; }
@@ -56,10 +59,11 @@ class ComputeReactor final : public grpc::ServerUnaryReactor {
 };
 
 grpc::Status BusyStatus(const ComputePool& pool) {
-  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                      absl::StrCat("server is busy: ", pool.max_concurrent(),
-                                   " computations already admitted (--max_concurrent); retry "
-                                   "later"));
+  return grpc::Status(
+      grpc::StatusCode::RESOURCE_EXHAUSTED,
+      absl::StrCat("server is busy: ", pool.max_concurrent(),
+                   " computations already admitted (--max_concurrent); retry "
+                   "later"));
 }
 
 grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
@@ -81,9 +85,11 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 // ComputeReactor so the kernel stops when the call is cancelled or its
 // deadline passes, and a pool worker finishes the call.
 template <typename Work>
-grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context, uint64_t work_bytes,
-                                  const Limits& limits, ComputePool* pool, Metrics* metrics,
-                                  Metrics::StageTimer stages, OpId op, Work work) {
+grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context,
+                                  uint64_t work_bytes, const Limits& limits,
+                                  ComputePool* pool, Metrics* metrics,
+                                  Metrics::StageTimer stages, OpId op,
+                                  Work work) {
   metrics->ComputationAdmitted();
   if (ComputePool::RunsInline(work_bytes)) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -132,20 +138,21 @@ grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context, uint64_t
 }
 
 // Answers a request that failed validation, counted by why it was refused.
-grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context, Metrics* metrics,
-                                 const absl::Status& status) {
+grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context,
+                                 Metrics* metrics, const absl::Status& status) {
   metrics->Rejected(RejectReasonFor(status.code()));
   return FinishNow(context, status);
 }
 
 }  // namespace
 
-PoolCatService::PoolCatService(const Limits& limits, ComputePool* pool, Metrics* metrics)
+PoolCatService::PoolCatService(const Limits& limits, ComputePool* pool,
+                               Metrics* metrics)
     : limits_(limits), pool_(pool), metrics_(metrics) {}
 
-grpc::ServerUnaryReactor* PoolCatService::Pool(grpc::CallbackServerContext* context,
-                                               const v1::PoolRequest* request,
-                                               v1::PoolResponse* response) {
+grpc::ServerUnaryReactor* PoolCatService::Pool(
+    grpc::CallbackServerContext* context, const v1::PoolRequest* request,
+    v1::PoolResponse* response) {
   Metrics::StageTimer stages = metrics_->StartStages(context);
   metrics_->BytesIn(PayloadBytes(request->input()));
   absl::StatusOr<PreparedPool> prepared = PreparePool(*request, limits_);
@@ -159,15 +166,15 @@ grpc::ServerUnaryReactor* PoolCatService::Pool(grpc::CallbackServerContext* cont
                    absl::Status status = ExecutePool(prepared, response, exec);
                    if (status.ok()) {
                      metrics->BytesOut(PayloadBytes(response->output()) +
-                                      PayloadBytes(response->indices()));
+                                       PayloadBytes(response->indices()));
                    }
                    return status;
                  });
 }
 
-grpc::ServerUnaryReactor* PoolCatService::Concat(grpc::CallbackServerContext* context,
-                                                 const v1::ConcatRequest* request,
-                                                 v1::ConcatResponse* response) {
+grpc::ServerUnaryReactor* PoolCatService::Concat(
+    grpc::CallbackServerContext* context, const v1::ConcatRequest* request,
+    v1::ConcatResponse* response) {
   Metrics::StageTimer stages = metrics_->StartStages(context);
   uint64_t bytes_in = 0;
   for (const v1::Tensor& t : request->tensors()) bytes_in += PayloadBytes(t);
@@ -179,7 +186,8 @@ grpc::ServerUnaryReactor* PoolCatService::Concat(grpc::CallbackServerContext* co
   return Compute(context, work_bytes, limits_, pool_, metrics_, stages, kCatOp,
                  [prepared = *std::move(prepared), response,
                   metrics = metrics_](const ExecOptions& exec) {
-                   absl::Status status = ExecuteConcat(prepared, response, exec);
+                   absl::Status status =
+                       ExecuteConcat(prepared, response, exec);
                    if (status.ok()) {
                      metrics->BytesOut(PayloadBytes(response->output()));
                    }
@@ -187,14 +195,15 @@ grpc::ServerUnaryReactor* PoolCatService::Concat(grpc::CallbackServerContext* co
                  });
 }
 
-grpc::ServerUnaryReactor* PoolCatService::Echo(grpc::CallbackServerContext* context,
-                                               const v1::EchoRequest* request,
-                                               v1::EchoResponse* response) {
+grpc::ServerUnaryReactor* PoolCatService::Echo(
+    grpc::CallbackServerContext* context, const v1::EchoRequest* request,
+    v1::EchoResponse* response) {
   metrics_->BytesIn(PayloadBytes(request->tensor()));
   // The request message is not const itself; gRPC only destroys it after the
   // call, so moving its tensor out leaves the baseline a pure round trip
   // with no payload copy, as a Pool call that reads the request in place.
-  response->mutable_tensor()->Swap(const_cast<v1::EchoRequest*>(request)->mutable_tensor());
+  response->mutable_tensor()->Swap(
+      const_cast<v1::EchoRequest*>(request)->mutable_tensor());
   metrics_->BytesOut(PayloadBytes(response->tensor()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(grpc::Status::OK);

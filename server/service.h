@@ -25,9 +25,10 @@ class PoolCatService final : public poolcat::v1::PoolCat::CallbackService {
   grpc::ServerUnaryReactor* Pool(grpc::CallbackServerContext* context,
                                  const poolcat::v1::PoolRequest* request,
                                  poolcat::v1::PoolResponse* response) override;
-  grpc::ServerUnaryReactor* Concat(grpc::CallbackServerContext* context,
-                                   const poolcat::v1::ConcatRequest* request,
-                                   poolcat::v1::ConcatResponse* response) override;
+  grpc::ServerUnaryReactor* Concat(
+      grpc::CallbackServerContext* context,
+      const poolcat::v1::ConcatRequest* request,
+      poolcat::v1::ConcatResponse* response) override;
   grpc::ServerUnaryReactor* Echo(grpc::CallbackServerContext* context,
                                  const poolcat::v1::EchoRequest* request,
                                  poolcat::v1::EchoResponse* response) override;

@@ -9,9 +9,11 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   const int code = static_cast<int>(status.code());
   // Valid gRPC codes are 0..16; 2 is UNKNOWN.
   if (status.code() == absl::StatusCode::kUnknown || code < 0 || code > 16) {
-    return grpc::Status(grpc::StatusCode::INTERNAL, std::string(status.message()));
+    return grpc::Status(grpc::StatusCode::INTERNAL,
+                        std::string(status.message()));
   }
-  return grpc::Status(static_cast<grpc::StatusCode>(code), std::string(status.message()));
+  return grpc::Status(static_cast<grpc::StatusCode>(code),
+                      std::string(status.message()));
 }
 
 }  // namespace poolcat::server

@@ -64,7 +64,8 @@ float BFloat16ToFloat(uint16_t h) {
 std::vector<float> AsFloats(const Tensor& t) {
   std::vector<float> out;
   for (uint16_t h : Values<uint16_t>(t)) {
-    out.push_back(t.dtype() == DType::kFloat16 ? HalfToFloat(h) : BFloat16ToFloat(h));
+    out.push_back(t.dtype() == DType::kFloat16 ? HalfToFloat(h)
+                                               : BFloat16ToFloat(h));
   }
   return out;
 }
@@ -106,7 +107,8 @@ TEST(Cat, MiddleDimWithMinusTwo) {
   absl::StatusOr<Tensor> y = Cat({a, b}, -2);
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_THAT(y->shape(), ElementsAre(1, 3, 3));
-  EXPECT_THAT(Values<int64_t>(*y), ElementsAre(0, 1, 2, 3, 4, 5, 100, 101, 102));
+  EXPECT_THAT(Values<int64_t>(*y),
+              ElementsAre(0, 1, 2, 3, 4, 5, 100, 101, 102));
 }
 
 TEST(Cat, SingleTensorIsCopied) {
@@ -122,16 +124,26 @@ TEST(Cat, PromotesDTypesLikeTorch) {
   const char* kNames[] = {"float32", "float64", "bfloat16", "float16", "int8",
                           "uint8",   "int16",   "int32",    "int64",   "bool"};
   const char* kTable[10][10] = {
-      {"float32", "float64", "float32", "float32", "float32", "float32", "float32", "float32", "float32", "float32"},
-      {"float64", "float64", "float64", "float64", "float64", "float64", "float64", "float64", "float64", "float64"},
-      {"float32", "float64", "bfloat16", "float32", "bfloat16", "bfloat16", "bfloat16", "bfloat16", "bfloat16", "bfloat16"},
-      {"float32", "float64", "float32", "float16", "float16", "float16", "float16", "float16", "float16", "float16"},
-      {"float32", "float64", "bfloat16", "float16", "int8", "int16", "int16", "int32", "int64", "int8"},
-      {"float32", "float64", "bfloat16", "float16", "int16", "uint8", "int16", "int32", "int64", "uint8"},
-      {"float32", "float64", "bfloat16", "float16", "int16", "int16", "int16", "int32", "int64", "int16"},
-      {"float32", "float64", "bfloat16", "float16", "int32", "int32", "int32", "int32", "int64", "int32"},
-      {"float32", "float64", "bfloat16", "float16", "int64", "int64", "int64", "int64", "int64", "int64"},
-      {"float32", "float64", "bfloat16", "float16", "int8", "uint8", "int16", "int32", "int64", "bool"},
+      {"float32", "float64", "float32", "float32", "float32", "float32",
+       "float32", "float32", "float32", "float32"},
+      {"float64", "float64", "float64", "float64", "float64", "float64",
+       "float64", "float64", "float64", "float64"},
+      {"float32", "float64", "bfloat16", "float32", "bfloat16", "bfloat16",
+       "bfloat16", "bfloat16", "bfloat16", "bfloat16"},
+      {"float32", "float64", "float32", "float16", "float16", "float16",
+       "float16", "float16", "float16", "float16"},
+      {"float32", "float64", "bfloat16", "float16", "int8", "int16", "int16",
+       "int32", "int64", "int8"},
+      {"float32", "float64", "bfloat16", "float16", "int16", "uint8", "int16",
+       "int32", "int64", "uint8"},
+      {"float32", "float64", "bfloat16", "float16", "int16", "int16", "int16",
+       "int32", "int64", "int16"},
+      {"float32", "float64", "bfloat16", "float16", "int32", "int32", "int32",
+       "int32", "int64", "int32"},
+      {"float32", "float64", "bfloat16", "float16", "int64", "int64", "int64",
+       "int64", "int64", "int64"},
+      {"float32", "float64", "bfloat16", "float16", "int8", "uint8", "int16",
+       "int32", "int64", "bool"},
   };
   for (int i = 0; i < 10; ++i) {
     for (int j = 0; j < 10; ++j) {
@@ -141,7 +153,8 @@ TEST(Cat, PromotesDTypesLikeTorch) {
       absl::StatusOr<Tensor> tb = Tensor::Zeros(b, {1});
       absl::StatusOr<Tensor> y = Cat({*ta, *tb}, 0);
       ASSERT_TRUE(y.ok()) << y.status();
-      EXPECT_EQ(DTypeName(y->dtype()), kTable[i][j]) << kNames[i] << " + " << kNames[j];
+      EXPECT_EQ(DTypeName(y->dtype()), kTable[i][j])
+          << kNames[i] << " + " << kNames[j];
     }
   }
 }
@@ -161,12 +174,14 @@ TEST(Cat, LargeIntsRoundToNearestFloat) {
   ASSERT_TRUE(y.ok()) << y.status();
   EXPECT_THAT(Values<float>(*y), ElementsAre(16777216.0f, 2147483648.0f, 0.0f));
   // int64 [2**53+1, 2**63-1] with float64 -> [2**53, 2**63]
-  const Tensor b = Make<int64_t>(DType::kInt64, {2}, {(int64_t{1} << 53) + 1,
-                                                      std::numeric_limits<int64_t>::max()});
+  const Tensor b = Make<int64_t>(
+      DType::kInt64, {2},
+      {(int64_t{1} << 53) + 1, std::numeric_limits<int64_t>::max()});
   const Tensor zero64 = Make<double>(DType::kFloat64, {1}, {0.0});
   absl::StatusOr<Tensor> z = Cat({b, zero64}, 0);
   ASSERT_TRUE(z.ok()) << z.status();
-  EXPECT_THAT(Values<double>(*z), ElementsAre(9007199254740992.0, 9223372036854775808.0, 0.0));
+  EXPECT_THAT(Values<double>(*z),
+              ElementsAre(9007199254740992.0, 9223372036854775808.0, 0.0));
 }
 
 TEST(Cat, BoolToIntAndToHalf) {
@@ -197,8 +212,11 @@ TEST(Cat, Int8WithUInt8BecomesInt16) {
 
 TEST(Cat, IntsRoundToNearestEvenInHalfTypes) {
   // int16 [257, 259, -32768, 2049, 2051] with float16 ->
-  //   [257, 259, -32768, 2048, 2052]; with bfloat16 -> [256, 260, -32768, 2048, 2048]
-  const Tensor a = Make<int16_t>(DType::kInt16, {5}, {257, 259, -32768, 2049, 2051});
+  //   [257, 259, -32768, 2048, 2052];
+  // with bfloat16 ->
+  //   [256, 260, -32768, 2048, 2048]
+  const Tensor a =
+      Make<int16_t>(DType::kInt16, {5}, {257, 259, -32768, 2049, 2051});
   const Tensor h = Make<uint16_t>(DType::kFloat16, {1}, {0});
   const Tensor bf = Make<uint16_t>(DType::kBFloat16, {1}, {0});
   absl::StatusOr<Tensor> y = Cat({a, h}, 0);
@@ -207,12 +225,14 @@ TEST(Cat, IntsRoundToNearestEvenInHalfTypes) {
   absl::StatusOr<Tensor> z = Cat({a, bf}, 0);
   ASSERT_TRUE(z.ok()) << z.status();
   EXPECT_THAT(AsFloats(*z), ElementsAre(256, 260, -32768, 2048, 2048, 0));
-  // int32 70000 with float16 overflows to inf; int32 16777217 in bfloat16 is 2**24.
+  // int32 70000 with float16 overflows to inf; int32 16777217 in bfloat16 is
+  // 2**24.
   const Tensor big = Make<int32_t>(DType::kInt32, {2}, {70000, 16777217});
   absl::StatusOr<Tensor> w = Cat({big, h}, 0);
   ASSERT_TRUE(w.ok()) << w.status();
-  EXPECT_THAT(AsFloats(*w), ElementsAre(std::numeric_limits<float>::infinity(),
-                                        std::numeric_limits<float>::infinity(), 0));
+  EXPECT_THAT(AsFloats(*w),
+              ElementsAre(std::numeric_limits<float>::infinity(),
+                          std::numeric_limits<float>::infinity(), 0));
   absl::StatusOr<Tensor> v = Cat({big, bf}, 0);
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_THAT(AsFloats(*v), ElementsAre(70144, 16777216, 0));
@@ -221,7 +241,8 @@ TEST(Cat, IntsRoundToNearestEvenInHalfTypes) {
 TEST(Cat, Float16WithBFloat16GivesExactFloat32) {
   // cat([tensor([nan, -inf, 6e-8, 65504.], float16), tensor([0.1], bfloat16)])
   //   -> [nan, -inf, 5.960464477539063e-08, 65504.0, 0.10009765625] float32
-  const Tensor h = Make<uint16_t>(DType::kFloat16, {4}, {0x7e00, 0xfc00, 0x0001, 0x7bff});
+  const Tensor h =
+      Make<uint16_t>(DType::kFloat16, {4}, {0x7e00, 0xfc00, 0x0001, 0x7bff});
   const Tensor bf = Make<uint16_t>(DType::kBFloat16, {1}, {0x3dcd});
   absl::StatusOr<Tensor> y = Cat({h, bf}, 0);
   ASSERT_TRUE(y.ok()) << y.status();
@@ -293,9 +314,10 @@ TEST(Cat, ZeroSizeInputIsNotSkippedForShapeChecks) {
   absl::StatusOr<Tensor> y = Cat({*a, F32({2, 3}, Arange(6))}, 1);
   ASSERT_FALSE(y.ok());
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(y.status().message(),
-              HasSubstr("Sizes of tensors must match except in dimension 1. Expected "
-                        "size 0 but got size 2 for tensor number 1 in the list."));
+  EXPECT_THAT(
+      y.status().message(),
+      HasSubstr("Sizes of tensors must match except in dimension 1. Expected "
+                "size 0 but got size 2 for tensor number 1 in the list."));
 }
 
 TEST(Cat, RejectsEmptyList) {
@@ -312,9 +334,11 @@ TEST(Cat, RejectsDimOutOfRange) {
     absl::StatusOr<Tensor> y = Cat({a, a}, dim);
     ASSERT_FALSE(y.ok());
     EXPECT_EQ(y.status().code(), absl::StatusCode::kOutOfRange);
-    EXPECT_THAT(y.status().message(),
-                HasSubstr("Dimension out of range (expected to be in range of [-2, 1], "
-                          "but got " + std::to_string(dim) + ")"));
+    EXPECT_THAT(
+        y.status().message(),
+        HasSubstr("Dimension out of range (expected to be in range of [-2, 1], "
+                  "but got " +
+                  std::to_string(dim) + ")"));
   }
 }
 
@@ -336,9 +360,10 @@ TEST(Cat, RejectsSizeMismatchOffDim) {
   absl::StatusOr<Tensor> y = Cat({*a, *b}, 1);
   ASSERT_FALSE(y.ok());
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(y.status().message(),
-              HasSubstr("Sizes of tensors must match except in dimension 1. Expected "
-                        "size 4 but got size 3 for tensor number 1 in the list."));
+  EXPECT_THAT(
+      y.status().message(),
+      HasSubstr("Sizes of tensors must match except in dimension 1. Expected "
+                "size 4 but got size 3 for tensor number 1 in the list."));
   EXPECT_THAT(y.status().message(), HasSubstr("tensors[1]"));
 }
 
@@ -349,8 +374,10 @@ TEST(Cat, MismatchIndexCountsSkippedTensors) {
   absl::StatusOr<Tensor> b = Tensor::Zeros(DType::kFloat32, {3, 2});
   absl::StatusOr<Tensor> y = Cat({*a, *e, *b}, 0);
   ASSERT_FALSE(y.ok());
-  EXPECT_THAT(y.status().message(),
-              HasSubstr("Expected size 3 but got size 2 for tensor number 2 in the list."));
+  EXPECT_THAT(
+      y.status().message(),
+      HasSubstr(
+          "Expected size 3 but got size 2 for tensor number 2 in the list."));
 }
 
 TEST(Cat, RejectsRankMismatch) {
@@ -359,8 +386,9 @@ TEST(Cat, RejectsRankMismatch) {
   absl::StatusOr<Tensor> y = Cat({*a, *b}, 0);
   ASSERT_FALSE(y.ok());
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(y.status().message(),
-              HasSubstr("Tensors must have same number of dimensions: got 2 and 3"));
+  EXPECT_THAT(
+      y.status().message(),
+      HasSubstr("Tensors must have same number of dimensions: got 2 and 3"));
 }
 
 TEST(Cat, RejectsZeroDimensionalTensors) {
@@ -369,8 +397,10 @@ TEST(Cat, RejectsZeroDimensionalTensors) {
   absl::StatusOr<Tensor> y = Cat({*e, scalar}, 0);
   ASSERT_FALSE(y.ok());
   EXPECT_EQ(y.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(y.status().message(),
-              HasSubstr("zero-dimensional tensor (at position 1) cannot be concatenated"));
+  EXPECT_THAT(
+      y.status().message(),
+      HasSubstr(
+          "zero-dimensional tensor (at position 1) cannot be concatenated"));
 }
 
 TEST(Cat, RejectsOutputOverElementLimit) {
@@ -434,20 +464,22 @@ TEST(Cat, RunCatReturnsCancelledWhenRaised) {
   std::atomic<bool> cancelled{true};
   ExecOptions exec;
   exec.cancelled = &cancelled;
-  EXPECT_EQ(RunCat(*plan, views, out_view, exec).code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(RunCat(*plan, views, out_view, exec).code(),
+            absl::StatusCode::kCancelled);
 }
 
 // Large inputs take the threaded, chunked and streaming paths; the result
 // must equal the obvious element-by-element concatenation.
-void ExpectMatchesNaiveCat(const std::vector<std::vector<int64_t>>& shapes, int64_t dim,
-                           int threads) {
+void ExpectMatchesNaiveCat(const std::vector<std::vector<int64_t>>& shapes,
+                           int64_t dim, int threads) {
   std::mt19937 rng(1234);
   std::vector<Tensor> inputs;
   for (const auto& s : shapes) {
     absl::StatusOr<Tensor> t = Tensor::Empty(DType::kFloat32, s);
     ASSERT_TRUE(t.ok());
     float* p = t->data_as<float>();
-    for (int64_t i = 0; i < t->numel(); ++i) p[i] = static_cast<float>(rng() % 100000);
+    for (int64_t i = 0; i < t->numel(); ++i)
+      p[i] = static_cast<float>(rng() % 100000);
     inputs.push_back(*t);
   }
   ExecOptions exec;
@@ -482,7 +514,8 @@ TEST(Cat, ManySmallSlicesGroupedAcrossThreadsMatchNaiveCopy) {
 TEST(Cat, MixedDTypesConvertInEveryChunk) {
   // 600k int32 + 600k float32 along dim 1 with large slices.
   std::vector<int32_t> iv(600000);
-  for (size_t i = 0; i < iv.size(); ++i) iv[i] = static_cast<int32_t>(i) - 300000;
+  for (size_t i = 0; i < iv.size(); ++i)
+    iv[i] = static_cast<int32_t>(i) - 300000;
   const Tensor a = Make<int32_t>(DType::kInt32, {2, 300000}, iv);
   absl::StatusOr<Tensor> b = Tensor::Zeros(DType::kFloat32, {2, 300000});
   ExecOptions exec;
@@ -492,7 +525,8 @@ TEST(Cat, MixedDTypesConvertInEveryChunk) {
   const float* p = y->data_as<float>();
   for (int64_t r = 0; r < 2; ++r) {
     for (int64_t i = 0; i < 300000; ++i) {
-      ASSERT_EQ(p[r * 600000 + i], static_cast<float>(iv[r * 300000 + i])) << r << "," << i;
+      ASSERT_EQ(p[r * 600000 + i], static_cast<float>(iv[r * 300000 + i]))
+          << r << "," << i;
       ASSERT_EQ(p[r * 600000 + 300000 + i], 0.0f);
     }
   }

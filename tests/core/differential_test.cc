@@ -13,8 +13,8 @@
 // fixed, so a failure reproduces exactly (POOLCAT_DIFFERENTIAL_SEED=N runs
 // a different, equally reproducible, set).
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <optional>
 #include <random>
@@ -41,10 +41,10 @@ using reference::RefCompareWithin;
 using reference::RefPool;
 using reference::RefPoolResult;
 
-constexpr DType kFloatTypes[] = {DType::kFloat32, DType::kFloat64, DType::kBFloat16,
-                                 DType::kFloat16};
-constexpr DType kIntTypes[] = {DType::kInt8, DType::kUInt8, DType::kInt16, DType::kInt32,
-                               DType::kInt64};
+constexpr DType kFloatTypes[] = {DType::kFloat32, DType::kFloat64,
+                                 DType::kBFloat16, DType::kFloat16};
+constexpr DType kIntTypes[] = {DType::kInt8, DType::kUInt8, DType::kInt16,
+                               DType::kInt32, DType::kInt64};
 
 // Seeds are fixed so every failure reproduces; POOLCAT_DIFFERENTIAL_SEED
 // (an integer) shifts all of them, to explore new configurations by hand.
@@ -59,7 +59,9 @@ class Rng {
   int64_t Int(int64_t lo, int64_t hi) {  // inclusive
     return std::uniform_int_distribution<int64_t>(lo, hi)(gen_);
   }
-  double Real(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(gen_); }
+  double Real(double lo, double hi) {
+    return std::uniform_real_distribution<double>(lo, hi)(gen_);
+  }
   bool Chance(double p) { return Real(0, 1) < p; }
   template <typename T, size_t N>
   T Pick(const T (&items)[N]) {
@@ -91,33 +93,48 @@ void FillRandom(Rng& rng, Tensor& t, bool specials) {
     }
     void* p = t.data();
     switch (t.dtype()) {
-      case DType::kFloat32: static_cast<float*>(p)[i] = static_cast<float>(v); break;
-      case DType::kFloat64: static_cast<double*>(p)[i] = v; break;
+      case DType::kFloat32:
+        static_cast<float*>(p)[i] = static_cast<float>(v);
+        break;
+      case DType::kFloat64:
+        static_cast<double*>(p)[i] = v;
+        break;
       case DType::kBFloat16:
         static_cast<BFloat16*>(p)[i] = FloatToBFloat16(static_cast<float>(v));
         break;
       case DType::kFloat16:
         static_cast<Float16*>(p)[i] = FloatToFloat16(static_cast<float>(v));
         break;
-      case DType::kInt8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(rng.Int(-128, 127)); break;
-      case DType::kUInt8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(rng.Int(0, 255)); break;
+      case DType::kInt8:
+        static_cast<int8_t*>(p)[i] = static_cast<int8_t>(rng.Int(-128, 127));
+        break;
+      case DType::kUInt8:
+        static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(rng.Int(0, 255));
+        break;
       case DType::kInt16:
-        static_cast<int16_t*>(p)[i] = static_cast<int16_t>(mode == 0 ? rng.Int(-3, 3) : rng.Int(-32768, 32767));
+        static_cast<int16_t*>(p)[i] = static_cast<int16_t>(
+            mode == 0 ? rng.Int(-3, 3) : rng.Int(-32768, 32767));
         break;
       case DType::kInt32:
-        static_cast<int32_t*>(p)[i] = static_cast<int32_t>(mode == 0 ? rng.Int(-3, 3) : rng.Int(INT32_MIN, INT32_MAX));
+        static_cast<int32_t*>(p)[i] = static_cast<int32_t>(
+            mode == 0 ? rng.Int(-3, 3) : rng.Int(INT32_MIN, INT32_MAX));
         break;
       case DType::kInt64:
-        static_cast<int64_t*>(p)[i] = mode == 0 ? rng.Int(-3, 3)
-                                                : rng.Int(std::numeric_limits<int64_t>::min(),
-                                                          std::numeric_limits<int64_t>::max());
+        static_cast<int64_t*>(p)[i] =
+            mode == 0 ? rng.Int(-3, 3)
+                      : rng.Int(std::numeric_limits<int64_t>::min(),
+                                std::numeric_limits<int64_t>::max());
         break;
-      case DType::kBool: static_cast<uint8_t*>(p)[i] = rng.Chance(0.5) ? 1 : 0; break;
+      case DType::kBool:
+        static_cast<uint8_t*>(p)[i] = rng.Chance(0.5) ? 1 : 0;
+        break;
     }
   }
 }
 
-std::string ListStr(const std::vector<int64_t>& v) { return absl::StrJoin(v, ","); }
+std::string ListStr(const std::vector<int64_t>& v) {
+  return absl::StrJoin(v, ",");
+}
 
 struct PoolConfig {
   PoolOp op;
@@ -128,13 +145,18 @@ struct PoolConfig {
   std::string ToString() const {
     std::ostringstream s;
     s << "op=" << PoolOpName(op) << " dtype=" << DTypeName(dtype)
-      << " shape=" << ShapeToString(shape) << " kernel_size=" << ListStr(args.kernel_size)
-      << " stride=" << ListStr(args.stride) << " padding=" << ListStr(args.padding)
-      << " dilation=" << ListStr(args.dilation) << " ceil_mode=" << args.ceil_mode
+      << " shape=" << ShapeToString(shape)
+      << " kernel_size=" << ListStr(args.kernel_size)
+      << " stride=" << ListStr(args.stride)
+      << " padding=" << ListStr(args.padding)
+      << " dilation=" << ListStr(args.dilation)
+      << " ceil_mode=" << args.ceil_mode
       << " count_include_pad=" << args.count_include_pad << " divisor_override="
       << (args.divisor_override ? absl::StrCat(*args.divisor_override) : "none")
-      << " norm_type=" << args.norm_type << " output_size=" << ListStr(args.output_size)
-      << " indices=" << args.return_indices << " channels_last=" << args.channels_last;
+      << " norm_type=" << args.norm_type
+      << " output_size=" << ListStr(args.output_size)
+      << " indices=" << args.return_indices
+      << " channels_last=" << args.channels_last;
     return s.str();
   }
 };
@@ -154,8 +176,10 @@ PoolConfig RandomPoolConfig(Rng& rng, PoolKind kind, bool make_invalid) {
   const int sd = kind == PoolKind::kLp ? static_cast<int>(rng.Int(1, 2))
                                        : static_cast<int>(rng.Int(1, 3));
   c.op = PoolOp{kind, sd};
-  const bool integral_ok = kind == PoolKind::kMax || kind == PoolKind::kAdaptiveMax;
-  c.dtype = integral_ok && rng.Chance(0.25) ? rng.Pick(kIntTypes) : rng.Pick(kFloatTypes);
+  const bool integral_ok =
+      kind == PoolKind::kMax || kind == PoolKind::kAdaptiveMax;
+  c.dtype = integral_ok && rng.Chance(0.25) ? rng.Pick(kIntTypes)
+                                            : rng.Pick(kFloatTypes);
   PoolArgs& a = c.args;
   a.channels_last = rng.Chance(0.35);
   const bool batched = rng.Chance(0.7);
@@ -185,7 +209,8 @@ PoolConfig RandomPoolConfig(Rng& rng, PoolKind kind, bool make_invalid) {
       if (kind == PoolKind::kMax && rng.Chance(0.4)) d[i] = rng.Int(1, 3);
       const int64_t span = d[i] * (k[i] - 1) + 1;
       spatial[i] = rng.Int(std::max<int64_t>(1, span - 2 * p[i]), span + extra);
-      if (kind == PoolKind::kAvg && sd == 3) spatial[i] = std::max(spatial[i], k[i]);
+      if (kind == PoolKind::kAvg && sd == 3)
+        spatial[i] = std::max(spatial[i], k[i]);
     }
     a.kernel_size = MaybeCollapse(rng, k);
     if (rng.Chance(0.75)) a.stride = MaybeCollapse(rng, s);
@@ -206,8 +231,12 @@ PoolConfig RandomPoolConfig(Rng& rng, PoolKind kind, bool make_invalid) {
   if (make_invalid) {
     const int i = static_cast<int>(rng.Int(0, sd - 1));
     switch (rng.Int(0, 7)) {
-      case 0: spatial[i] = 0; break;
-      case 1: spatial.push_back(2); break;  // wrong rank
+      case 0:
+        spatial[i] = 0;
+        break;
+      case 1:
+        spatial.push_back(2);
+        break;  // wrong rank
       case 2:
         if (!a.kernel_size.empty()) {
           a.kernel_size.assign(sd, 2);
@@ -273,7 +302,8 @@ PoolConfig RandomPoolConfig(Rng& rng, PoolKind kind, bool make_invalid) {
 bool CheckPoolConfig(Rng& rng, const PoolConfig& c, int64_t* valid_count) {
   absl::StatusOr<Tensor> input = Tensor::Empty(c.dtype, c.shape);
   if (!input.ok()) {
-    ADD_FAILURE() << "cannot allocate input: " << input.status() << "\n" << c.ToString();
+    ADD_FAILURE() << "cannot allocate input: " << input.status() << "\n"
+                  << c.ToString();
     return false;
   }
   FillRandom(rng, *input, rng.Chance(0.3));
@@ -283,28 +313,33 @@ bool CheckPoolConfig(Rng& rng, const PoolConfig& c, int64_t* valid_count) {
   exec.num_threads = static_cast<int>(rng.Int(1, 2));
   absl::StatusOr<PoolResult> got = Pool(c.op, *input, c.args, exec);
   if (want.ok() != got.ok()) {
-    ADD_FAILURE() << (want.ok() ? "core refused a valid config: " + got.status().ToString()
-                                : "core accepted a config the reference refuses (" +
-                                      want.status().ToString() + ")")
+    ADD_FAILURE() << (want.ok()
+                          ? "core refused a valid config: " +
+                                got.status().ToString()
+                          : "core accepted a config the reference refuses (" +
+                                want.status().ToString() + ")")
                   << "\n  config: " << c.ToString();
     return false;
   }
   if (!want.ok()) return true;
   ++*valid_count;
-  std::optional<std::string> diff = want->tolerance.empty()
-                                        ? RefCompare(want->output, got->output)
-                                        : RefCompareWithin(want->output, got->output, want->tolerance);
+  std::optional<std::string> diff =
+      want->tolerance.empty()
+          ? RefCompare(want->output, got->output)
+          : RefCompareWithin(want->output, got->output, want->tolerance);
   if (diff) {
     ADD_FAILURE() << "output " << *diff << "\n  config: " << c.ToString();
     return false;
   }
   if (want->indices.has_value() != got->indices.has_value()) {
-    ADD_FAILURE() << "indices present in only one result\n  config: " << c.ToString();
+    ADD_FAILURE() << "indices present in only one result\n  config: "
+                  << c.ToString();
     return false;
   }
   if (want->indices) {
     if (auto idx_diff = RefCompare(*want->indices, *got->indices)) {
-      ADD_FAILURE() << "indices " << *idx_diff << "\n  config: " << c.ToString();
+      ADD_FAILURE() << "indices " << *idx_diff
+                    << "\n  config: " << c.ToString();
       return false;
     }
   }
@@ -328,9 +363,15 @@ void RunPoolFamily(PoolKind kind, uint64_t seed, int count) {
   EXPECT_GT(valid, run / 2);
 }
 
-TEST(Differential, MaxPoolMatchesReference) { RunPoolFamily(PoolKind::kMax, 1001, 15000); }
-TEST(Differential, AvgPoolMatchesReference) { RunPoolFamily(PoolKind::kAvg, 1002, 15000); }
-TEST(Differential, LpPoolMatchesReference) { RunPoolFamily(PoolKind::kLp, 1003, 10000); }
+TEST(Differential, MaxPoolMatchesReference) {
+  RunPoolFamily(PoolKind::kMax, 1001, 15000);
+}
+TEST(Differential, AvgPoolMatchesReference) {
+  RunPoolFamily(PoolKind::kAvg, 1002, 15000);
+}
+TEST(Differential, LpPoolMatchesReference) {
+  RunPoolFamily(PoolKind::kLp, 1003, 10000);
+}
 TEST(Differential, AdaptiveMaxPoolMatchesReference) {
   RunPoolFamily(PoolKind::kAdaptiveMax, 1004, 12000);
 }
@@ -346,7 +387,8 @@ TEST(Differential, LongAdaptiveWindowsMatchReference) {
   int failures = 0;
   for (int i = 0; i < 12 && failures < 3; ++i) {
     PoolConfig c;
-    c.op = PoolOp{i % 2 == 0 ? PoolKind::kAdaptiveAvg : PoolKind::kAdaptiveMax, 1};
+    c.op =
+        PoolOp{i % 2 == 0 ? PoolKind::kAdaptiveAvg : PoolKind::kAdaptiveMax, 1};
     c.dtype = DType::kFloat32;
     c.shape = {1, 1, rng.Int(60000, 120000)};
     c.args.output_size = {rng.Int(3000, 9000)};
@@ -361,7 +403,8 @@ TEST(Differential, LongAdaptiveWindowsMatchReference) {
 TEST(Differential, AllPaddingWindowsMatchReference) {
   Rng rng(1007);
   int64_t valid = 0;
-  for (DType dtype : {DType::kFloat32, DType::kBFloat16, DType::kInt16, DType::kInt64}) {
+  for (DType dtype :
+       {DType::kFloat32, DType::kBFloat16, DType::kInt16, DType::kInt64}) {
     for (int64_t in = 1; in <= 4; ++in) {
       PoolConfig c;
       c.op = PoolOp{PoolKind::kMax, 2};
@@ -379,15 +422,16 @@ TEST(Differential, AllPaddingWindowsMatchReference) {
 
 // ------------------------------------------------------------------ cat ----
 
-constexpr DType kCatTypes[] = {DType::kFloat32, DType::kFloat64, DType::kBFloat16,
-                               DType::kFloat16, DType::kInt8,    DType::kUInt8,
-                               DType::kInt16,   DType::kInt32,   DType::kInt64,
-                               DType::kBool};
+constexpr DType kCatTypes[] = {
+    DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16,
+    DType::kInt8,    DType::kUInt8,   DType::kInt16,    DType::kInt32,
+    DType::kInt64,   DType::kBool};
 
 std::string CatConfigString(const std::vector<Tensor>& inputs, int64_t dim) {
   std::vector<std::string> parts;
   for (const Tensor& t : inputs) {
-    parts.push_back(absl::StrCat(DTypeName(t.dtype()), ShapeToString(t.shape())));
+    parts.push_back(
+        absl::StrCat(DTypeName(t.dtype()), ShapeToString(t.shape())));
   }
   return absl::StrCat("cat dim=", dim, " inputs=", absl::StrJoin(parts, " "));
 }
@@ -416,7 +460,9 @@ TEST(Differential, CatMatchesReference) {
     }
     if (rng.Chance(0.1)) {  // break it
       switch (rng.Int(0, 3)) {
-        case 0: dim = rng.Chance(0.5) ? rank : -rank - 1; break;
+        case 0:
+          dim = rng.Chance(0.5) ? rank : -rank - 1;
+          break;
         case 1: {
           std::vector<int64_t> shape = base;
           shape.push_back(2);
@@ -425,21 +471,26 @@ TEST(Differential, CatMatchesReference) {
         }
         case 2: {
           std::vector<int64_t> shape = base;
-          if (rank > 1) shape[(dim + rank + 1) % rank] += 1;
-          else shape.push_back(1);
+          if (rank > 1)
+            shape[(dim + rank + 1) % rank] += 1;
+          else
+            shape.push_back(1);
           inputs.push_back(*Tensor::Zeros(common, shape));
           break;
         }
-        default: inputs[rng.Int(0, k - 1)] = *Tensor::Zeros(common, {}); break;
+        default:
+          inputs[rng.Int(0, k - 1)] = *Tensor::Zeros(common, {});
+          break;
       }
     }
     absl::StatusOr<Tensor> want = RefCat(inputs, dim);
     absl::StatusOr<Tensor> got = Cat(inputs, dim);
     if (want.ok() != got.ok()) {
       ++failures;
-      ADD_FAILURE() << (want.ok() ? "core refused: " + got.status().ToString()
-                                  : "core accepted what the reference refuses (" +
-                                        want.status().ToString() + ")")
+      ADD_FAILURE() << (want.ok()
+                            ? "core refused: " + got.status().ToString()
+                            : "core accepted what the reference refuses (" +
+                                  want.status().ToString() + ")")
                     << "\n  config: " << CatConfigString(inputs, dim);
       continue;
     }
@@ -475,11 +526,13 @@ TEST(Reference, SeedNotebookMaxAndAvgOn3x3Arange) {
   PoolArgs args;
   args.kernel_size = {2};
   args.stride = {1};
-  absl::StatusOr<RefPoolResult> mx = RefPool(PoolOp{PoolKind::kMax, 2}, x, args);
+  absl::StatusOr<RefPoolResult> mx =
+      RefPool(PoolOp{PoolKind::kMax, 2}, x, args);
   ASSERT_TRUE(mx.ok()) << mx.status();
   const float* m = mx->output.data_as<float>();
   EXPECT_EQ(std::vector<float>(m, m + 4), (std::vector<float>{4, 5, 7, 8}));
-  absl::StatusOr<RefPoolResult> av = RefPool(PoolOp{PoolKind::kAvg, 2}, x, args);
+  absl::StatusOr<RefPoolResult> av =
+      RefPool(PoolOp{PoolKind::kAvg, 2}, x, args);
   ASSERT_TRUE(av.ok()) << av.status();
   const float* v = av->output.data_as<float>();
   EXPECT_EQ(std::vector<float>(v, v + 4), (std::vector<float>{2, 3, 5, 6}));

@@ -135,7 +135,8 @@ TEST(SeedNotebook, MaxPool2dKernel3On4x4ArangeGives10) {
 }
 
 TEST(SeedNotebook, MaxPool2dPadding1Stride2) {
-  PoolResult r = MustPool("max_pool2d", Arange({1, 1, 4, 4}), Window({3}, {2}, {1}));
+  PoolResult r =
+      MustPool("max_pool2d", Arange({1, 1, 4, 4}), Window({3}, {2}, {1}));
   EXPECT_EQ(r.output.shape(), (std::vector<int64_t>{1, 1, 2, 2}));
   EXPECT_THAT(Floats(r.output), ElementsAre(5, 7, 13, 15));
 }
@@ -152,13 +153,15 @@ TEST(SeedNotebook, TwoChannelInputPoolsEachChannel) {
   std::vector<float> v = Floats(Arange({16}));
   std::vector<float> plus_one = Floats(Arange({16}, 1));
   v.insert(v.end(), plus_one.begin(), plus_one.end());
-  PoolResult r = MustPool("max_pool2d", F32({1, 2, 4, 4}, v), Window({3}, {2}, {1}));
+  PoolResult r =
+      MustPool("max_pool2d", F32({1, 2, 4, 4}, v), Window({3}, {2}, {1}));
   EXPECT_EQ(r.output.shape(), (std::vector<int64_t>{1, 2, 2, 2}));
   EXPECT_THAT(Floats(r.output), ElementsAre(5, 7, 13, 15, 6, 8, 14, 16));
 }
 
 TEST(SeedNotebook, MaxPool2x2OfTheExampleMatrix) {
-  const Tensor x = F32({1, 1, 4, 4}, {1, 3, 2, 4, 5, 6, 7, 8, 9, 2, 1, 0, 3, 4, 5, 6});
+  const Tensor x =
+      F32({1, 1, 4, 4}, {1, 3, 2, 4, 5, 6, 7, 8, 9, 2, 1, 0, 3, 4, 5, 6});
   PoolResult r = MustPool("max_pool2d", x, Window({2}));
   EXPECT_THAT(Floats(r.output), ElementsAre(6, 8, 9, 6));
 }
@@ -167,7 +170,8 @@ TEST(SeedNotebook, GlobalAveragePoolingGivesOneValuePerChannel) {
   std::vector<float> v = Floats(Arange({16}));
   std::vector<float> plus_one = Floats(Arange({16}, 1));
   v.insert(v.end(), plus_one.begin(), plus_one.end());
-  PoolResult r = MustPool("adaptive_avg_pool2d", F32({1, 2, 4, 4}, v), Adaptive({1}));
+  PoolResult r =
+      MustPool("adaptive_avg_pool2d", F32({1, 2, 4, 4}, v), Adaptive({1}));
   EXPECT_EQ(r.output.shape(), (std::vector<int64_t>{1, 2, 1, 1}));
   EXPECT_THAT(Floats(r.output), ElementsAre(7.5f, 8.5f));
 }
@@ -188,10 +192,12 @@ TEST(PoolOpName, RoundTripsEveryOp) {
 }
 
 TEST(ParsePoolOp, RejectsUnknownNamesNamingThem) {
-  for (const char* name : {"lp_pool3d", "max_pool4d", "max_pool", "maxpool2d", ""}) {
+  for (const char* name :
+       {"lp_pool3d", "max_pool4d", "max_pool", "maxpool2d", ""}) {
     absl::StatusOr<PoolOp> op = ParsePoolOp(name);
     EXPECT_EQ(op.status().code(), absl::StatusCode::kInvalidArgument) << name;
-    EXPECT_THAT(op.status().message(), HasSubstr(absl::StrCat("\"", name, "\"")));
+    EXPECT_THAT(op.status().message(),
+                HasSubstr(absl::StrCat("\"", name, "\"")));
   }
 }
 
@@ -201,7 +207,8 @@ TEST(ParsePoolOp, RejectsUnknownNamesNamingThem) {
 TEST(MaxPool2d, NanWinsAndTheLastNanGivesTheIndex) {
   PoolArgs a = Window({2});
   a.return_indices = true;
-  PoolResult r = MustPool("max_pool2d", F32({1, 1, 2, 2}, {1, kNan, kNan, 2}), a);
+  PoolResult r =
+      MustPool("max_pool2d", F32({1, 1, 2, 2}, {1, kNan, kNan, 2}), a);
   EXPECT_TRUE(std::isnan(Floats(r.output)[0]));
   EXPECT_THAT(Longs(*r.indices), ElementsAre(2));
 }
@@ -216,7 +223,8 @@ TEST(MaxPool2d, TiesKeepTheFirstIndex) {
 TEST(MaxPool2d, AllMinusInfinityWindowsReportTheirFirstInputPosition) {
   PoolArgs a = Window({2}, {2}, {1});
   a.return_indices = true;
-  PoolResult r = MustPool("max_pool2d", F32({1, 1, 3, 3}, std::vector<float>(9, -kInf)), a);
+  PoolResult r = MustPool("max_pool2d",
+                          F32({1, 1, 3, 3}, std::vector<float>(9, -kInf)), a);
   EXPECT_THAT(Floats(r.output), ElementsAre(-kInf, -kInf, -kInf, -kInf));
   EXPECT_THAT(Longs(*r.indices), ElementsAre(0, 1, 3, 4));
 }
@@ -224,7 +232,8 @@ TEST(MaxPool2d, AllMinusInfinityWindowsReportTheirFirstInputPosition) {
 TEST(MaxPool3d, AllMinusInfinityWindowIndexIsTheWindowStart) {
   PoolArgs a = Window({2});
   a.return_indices = true;
-  PoolResult r = MustPool("max_pool3d", F32({1, 1, 2, 2, 2}, std::vector<float>(8, -kInf)), a);
+  PoolResult r = MustPool(
+      "max_pool3d", F32({1, 1, 2, 2, 2}, std::vector<float>(8, -kInf)), a);
   EXPECT_THAT(Longs(*r.indices), ElementsAre(0));
 }
 
@@ -276,7 +285,8 @@ TEST(MaxPool2d, CeilModeAddsAPartialLastWindow) {
 }
 
 TEST(MaxPool2d, PaddingOfHalfTheKernelIsAccepted) {
-  PoolResult r = MustPool("max_pool2d", Arange({1, 1, 3, 3}), Window({4}, {1}, {2}));
+  PoolResult r =
+      MustPool("max_pool2d", Arange({1, 1, 3, 3}), Window({4}, {1}, {2}));
   EXPECT_EQ(r.output.shape(), (std::vector<int64_t>{1, 1, 4, 4}));
 }
 
@@ -297,7 +307,8 @@ TEST(MaxPool2d, HugeKernelWithHugePaddingCoversTheWholeInput) {
   // Output size (4 + 2^40 - (2^40 - 1) - 1) + 1 = 5 per dim, every window
   // holding the whole input; torch itself fails with "integer out of range".
   const int64_t k = int64_t{1} << 40;
-  PoolResult r = MustPool("max_pool2d", Arange({1, 1, 4, 4}), Window({k}, {1}, {k / 2}));
+  PoolResult r =
+      MustPool("max_pool2d", Arange({1, 1, 4, 4}), Window({k}, {1}, {k / 2}));
   EXPECT_EQ(r.output.shape(), (std::vector<int64_t>{1, 1, 5, 5}));
   for (float v : Floats(r.output)) EXPECT_EQ(v, 15);
 }
@@ -346,11 +357,13 @@ TEST(MaxPool3d, ChannelsLastEqualsPermutedChannelsFirst) {
   for (int64_t n = 0; n < 2; ++n)
     for (int64_t c = 0; c < 5; ++c)
       for (int64_t s = 0; s < plane; ++s)
-        EXPECT_EQ(cl_idx[(n * plane + s) * 5 + c], cf_idx[(n * 5 + c) * plane + s]);
+        EXPECT_EQ(cl_idx[(n * plane + s) * 5 + c],
+                  cf_idx[(n * 5 + c) * plane + s]);
 }
 
 TEST(MaxPool2d, EveryIntegerDtypeKeepsExactValues) {
-  for (DType dt : {DType::kInt8, DType::kUInt8, DType::kInt16, DType::kInt32, DType::kInt64}) {
+  for (DType dt : {DType::kInt8, DType::kUInt8, DType::kInt16, DType::kInt32,
+                   DType::kInt64}) {
     const size_t es = DTypeSize(dt);
     std::string bytes(4 * es, '\0');
     // Values 1, 7, 3, 7 (little-endian, fits every integer type).
@@ -368,36 +381,43 @@ TEST(MaxPool2d, EveryIntegerDtypeKeepsExactValues) {
 
 TEST(MaxPool2d, IntegerLowestValuesKeepTheFirstIndex) {
   const std::vector<int32_t> v(4, std::numeric_limits<int32_t>::min());
-  Tensor x = Tensor::FromValues<int32_t>(DType::kInt32, {1, 1, 2, 2}, absl::MakeConstSpan(v));
+  Tensor x = Tensor::FromValues<int32_t>(DType::kInt32, {1, 1, 2, 2},
+                                         absl::MakeConstSpan(v));
   PoolArgs a = Window({2});
   a.return_indices = true;
   PoolResult r = MustPool("max_pool2d", x, a);
-  EXPECT_EQ(r.output.data_as<int32_t>()[0], std::numeric_limits<int32_t>::min());
+  EXPECT_EQ(r.output.data_as<int32_t>()[0],
+            std::numeric_limits<int32_t>::min());
   EXPECT_THAT(Longs(*r.indices), ElementsAre(0));
 }
 
 TEST(MaxPool2d, SixteenBitFloatsKeepExactValues) {
-  const std::vector<uint16_t> bf = {FloatToBFloat16(1.5f).bits, FloatToBFloat16(-2).bits,
-                                    FloatToBFloat16(3.25f).bits, FloatToBFloat16(0).bits};
-  PoolResult r = MustPool("max_pool2d",
-                          Tensor::FromValues<uint16_t>(DType::kBFloat16, {1, 1, 2, 2},
-                                                       absl::MakeConstSpan(bf)),
-                          Window({2}));
+  const std::vector<uint16_t> bf = {
+      FloatToBFloat16(1.5f).bits, FloatToBFloat16(-2).bits,
+      FloatToBFloat16(3.25f).bits, FloatToBFloat16(0).bits};
+  PoolResult r =
+      MustPool("max_pool2d",
+               Tensor::FromValues<uint16_t>(DType::kBFloat16, {1, 1, 2, 2},
+                                            absl::MakeConstSpan(bf)),
+               Window({2}));
   EXPECT_EQ(r.output.data_as<uint16_t>()[0], bf[2]);
-  const std::vector<uint16_t> h = {FloatToFloat16(1.5f).bits, FloatToFloat16(-2).bits,
-                                   FloatToFloat16(0.1f).bits, FloatToFloat16(4).bits};
+  const std::vector<uint16_t> h = {
+      FloatToFloat16(1.5f).bits, FloatToFloat16(-2).bits,
+      FloatToFloat16(0.1f).bits, FloatToFloat16(4).bits};
   r = MustPool("max_pool2d",
-               Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 2, 2}, absl::MakeConstSpan(h)),
+               Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 2, 2},
+                                            absl::MakeConstSpan(h)),
                Window({2}));
   EXPECT_EQ(r.output.data_as<uint16_t>()[0], h[3]);
 }
 
 TEST(MaxPool2d, Float64IsSupported) {
   const std::vector<double> v = {0.1, 0.7, -1, 0.3};
-  PoolResult r = MustPool("max_pool2d",
-                          Tensor::FromValues<double>(DType::kFloat64, {1, 1, 2, 2},
-                                                     absl::MakeConstSpan(v)),
-                          Window({2}));
+  PoolResult r =
+      MustPool("max_pool2d",
+               Tensor::FromValues<double>(DType::kFloat64, {1, 1, 2, 2},
+                                          absl::MakeConstSpan(v)),
+               Window({2}));
   EXPECT_EQ(r.output.data_as<double>()[0], 0.7);
 }
 
@@ -432,8 +452,10 @@ TEST(AvgPool1d, CeilModeDropsAWindowStartingInTheRightPadding) {
 
 TEST(AvgPool2d, CountIncludePadCountsPaddedElements) {
   // 3x3 arange, k 2, s 2, p 1: windows of 1, 2, 2, 4 real elements.
-  PoolResult r = MustPool("avg_pool2d", Arange({1, 1, 3, 3}), Window({2}, {2}, {1}));
-  EXPECT_THAT(Floats(r.output), ElementsAre(0.0f / 4, 3.0f / 4, 9.0f / 4, 24.0f / 4));
+  PoolResult r =
+      MustPool("avg_pool2d", Arange({1, 1, 3, 3}), Window({2}, {2}, {1}));
+  EXPECT_THAT(Floats(r.output),
+              ElementsAre(0.0f / 4, 3.0f / 4, 9.0f / 4, 24.0f / 4));
 }
 
 TEST(AvgPool2d, DivisorOverrideReplacesTheWindowSize) {
@@ -459,14 +481,16 @@ TEST(AvgPool3d, DivisorOverrideIsTruncatedToIntLikeAten) {
   // avg_pool3d_out_frame stores the factor in an int: 2^32 + 1 -> 1.
   PoolArgs a = Window({2});
   a.divisor_override = (int64_t{1} << 32) + 1;
-  PoolResult r = MustPool("avg_pool3d", F32({1, 1, 2, 2, 2}, std::vector<float>(8, 1)), a);
+  PoolResult r =
+      MustPool("avg_pool3d", F32({1, 1, 2, 2, 2}, std::vector<float>(8, 1)), a);
   EXPECT_THAT(Floats(r.output), ElementsAre(8.0f));
 }
 
 TEST(AvgPool2d, SumsInRowMajorOrderInFloat) {
   // 1e8 + 1 + (-1e8) + 1 in float32 row-major order is 1 (1e8 + 1 rounds
   // to 1e8); the exact average would be 0.5.
-  PoolResult r = MustPool("avg_pool2d", F32({1, 1, 2, 2}, {1e8f, 1, -1e8f, 1}), Window({2}));
+  PoolResult r = MustPool("avg_pool2d", F32({1, 1, 2, 2}, {1e8f, 1, -1e8f, 1}),
+                          Window({2}));
   EXPECT_THAT(Floats(r.output), ElementsAre(0.25f));
 }
 
@@ -475,11 +499,13 @@ TEST(AvgPool2d, BFloat16AccumulatesInFloatAndRoundsToNearestEven) {
   // 1.0078125: ties to even gives 1. (1 + 1.0234375) / 2 = 1.01171875 ->
   // 1.015625. Both as torch 1.13 prints.
   auto avg = [](float a, float b) {
-    const std::vector<uint16_t> v = {FloatToBFloat16(a).bits, FloatToBFloat16(b).bits};
-    PoolResult r = MustPool("avg_pool2d",
-                            Tensor::FromValues<uint16_t>(DType::kBFloat16, {1, 1, 1, 2},
-                                                         absl::MakeConstSpan(v)),
-                            Window({1, 2}));
+    const std::vector<uint16_t> v = {FloatToBFloat16(a).bits,
+                                     FloatToBFloat16(b).bits};
+    PoolResult r =
+        MustPool("avg_pool2d",
+                 Tensor::FromValues<uint16_t>(DType::kBFloat16, {1, 1, 1, 2},
+                                              absl::MakeConstSpan(v)),
+                 Window({1, 2}));
     return BFloat16ToFloat(BFloat16{r.output.data_as<uint16_t>()[0]});
   };
   EXPECT_EQ(avg(1.0f, 1.0078125f), 1.0f);
@@ -487,12 +513,14 @@ TEST(AvgPool2d, BFloat16AccumulatesInFloatAndRoundsToNearestEven) {
 }
 
 TEST(AvgPool2d, Float16ComputesInFloatAndRoundsOnce) {
-  const std::vector<uint16_t> v = {FloatToFloat16(1).bits, FloatToFloat16(0.1f).bits,
-                                   FloatToFloat16(0.2f).bits, FloatToFloat16(0.3f).bits};
-  PoolResult r = MustPool("avg_pool2d",
-                          Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 2, 2},
-                                                       absl::MakeConstSpan(v)),
-                          Window({2}));
+  const std::vector<uint16_t> v = {
+      FloatToFloat16(1).bits, FloatToFloat16(0.1f).bits,
+      FloatToFloat16(0.2f).bits, FloatToFloat16(0.3f).bits};
+  PoolResult r =
+      MustPool("avg_pool2d",
+               Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 2, 2},
+                                            absl::MakeConstSpan(v)),
+               Window({2}));
   float sum = 0;
   for (uint16_t h : v) sum += Float16ToFloat(Float16{h});
   EXPECT_EQ(r.output.data_as<uint16_t>()[0], FloatToFloat16(sum / 4).bits);
@@ -534,10 +562,14 @@ TEST(ChannelsLast, EqualsPermutedChannelsFirstForEveryOpAndRank) {
   PoolArgs amax_args = Adaptive({3});
   amax_args.return_indices = true;
   const std::vector<Case> cases = {
-      {"max_pool1d", {2, 5, 9}, max_args},          {"max_pool2d", {2, 5, 7, 6}, max_args},
-      {"max_pool3d", {2, 5, 4, 5, 6}, max_args},    {"avg_pool1d", {2, 5, 9}, avg_args},
-      {"avg_pool3d", {2, 5, 4, 5, 6}, avg_args},    {"lp_pool1d", {2, 5, 9}, lp_args},
-      {"lp_pool2d", {2, 5, 7, 6}, lp_args},         {"adaptive_max_pool1d", {2, 5, 9}, amax_args},
+      {"max_pool1d", {2, 5, 9}, max_args},
+      {"max_pool2d", {2, 5, 7, 6}, max_args},
+      {"max_pool3d", {2, 5, 4, 5, 6}, max_args},
+      {"avg_pool1d", {2, 5, 9}, avg_args},
+      {"avg_pool3d", {2, 5, 4, 5, 6}, avg_args},
+      {"lp_pool1d", {2, 5, 9}, lp_args},
+      {"lp_pool2d", {2, 5, 7, 6}, lp_args},
+      {"adaptive_max_pool1d", {2, 5, 9}, amax_args},
       {"adaptive_max_pool2d", {2, 5, 7, 6}, amax_args},
       {"adaptive_max_pool3d", {2, 5, 4, 5, 6}, amax_args}};
   for (const Case& c : cases) {
@@ -550,10 +582,14 @@ TEST(ChannelsLast, EqualsPermutedChannelsFirstForEveryOpAndRank) {
     if (cf.indices.has_value()) {
       // Compare indices through the same permutation, as floats (exact).
       std::vector<float> as_float;
-      for (int64_t v : Longs(*cf.indices)) as_float.push_back(static_cast<float>(v));
+      for (int64_t v : Longs(*cf.indices))
+        as_float.push_back(static_cast<float>(v));
       std::vector<float> cl_idx;
-      for (int64_t v : Longs(*cl.indices)) cl_idx.push_back(static_cast<float>(v));
-      EXPECT_EQ(cl_idx, Floats(ToChannelsLast(F32(cf.indices->shape(), as_float)))) << c.op;
+      for (int64_t v : Longs(*cl.indices))
+        cl_idx.push_back(static_cast<float>(v));
+      EXPECT_EQ(cl_idx,
+                Floats(ToChannelsLast(F32(cf.indices->shape(), as_float))))
+          << c.op;
     }
   }
 }
@@ -592,8 +628,9 @@ TEST(LpPool1d, NegativeInputsWithNormTwoMatchTorch) {
   std::vector<float> neg = Floats(Arange({10}));
   for (float& v : neg) v = -v;
   PoolResult r = MustPool("lp_pool1d", F32({1, 1, 10}, neg), a);
-  EXPECT_THAT(Floats(r.output), ElementsAre(1.0f, std::sqrt(13.0f), std::sqrt(41.0f),
-                                            std::sqrt(85.0f), std::sqrt(145.0f)));
+  EXPECT_THAT(Floats(r.output),
+              ElementsAre(1.0f, std::sqrt(13.0f), std::sqrt(41.0f),
+                          std::sqrt(85.0f), std::sqrt(145.0f)));
 }
 
 TEST(LpPool1d, OddNormOfNegativeWindowIsNan) {
@@ -609,7 +646,8 @@ TEST(LpPool1d, BFloat16ScalarTailRoundsRsqrtTwiceLikeAten) {
   // torch 1.13.1: lp_pool1d(bf16 [[5.125], [2.125]], -2, 1, 2, True) is
   // [[5.125], [2.109375]]: outside whole 32-element vector blocks ATen's
   // rsqrt is 1 / sqrt(x) in bfloat16 (float32 would give 2.125).
-  const std::vector<uint16_t> v = {FloatToBFloat16(5.125f).bits, FloatToBFloat16(2.125f).bits};
+  const std::vector<uint16_t> v = {FloatToBFloat16(5.125f).bits,
+                                   FloatToBFloat16(2.125f).bits};
   PoolArgs a = Window({1}, {2});
   a.norm_type = -2;
   a.ceil_mode = true;
@@ -626,7 +664,8 @@ TEST(LpPool2d, IgnoresPaddingAndClipsCeilModeWindows) {
   PoolArgs a = Window({2}, {2}, {1});
   a.norm_type = 1;
   a.ceil_mode = true;
-  PoolResult r = MustPool("lp_pool2d", F32({1, 1, 3, 3}, std::vector<float>(9, 1)), a);
+  PoolResult r =
+      MustPool("lp_pool2d", F32({1, 1, 3, 3}, std::vector<float>(9, 1)), a);
   // No padding: the ceil-mode windows are clipped (4, 2, 2 and 1 ones), so
   // every average is 1 and the result avg * 4 (kernel area) is 4, as torch.
   EXPECT_EQ(r.output.shape(), (std::vector<int64_t>{1, 1, 2, 2}));
@@ -638,22 +677,26 @@ TEST(LpPool2d, IgnoresPaddingAndClipsCeilModeWindows) {
 
 TEST(AdaptiveAvgPool1d, WindowsOverlapWhereSizesDoNotDivide) {
   // in 10, out 3: [0,4), [3,7), [6,10).
-  PoolResult r = MustPool("adaptive_avg_pool1d", Arange({1, 1, 10}), Adaptive({3}));
+  PoolResult r =
+      MustPool("adaptive_avg_pool1d", Arange({1, 1, 10}), Adaptive({3}));
   EXPECT_THAT(Floats(r.output), ElementsAre(1.5f, 4.5f, 7.5f));
 }
 
 TEST(AdaptiveAvgPool2d, MinusOneKeepsTheInputSize) {
-  PoolResult r = MustPool("adaptive_avg_pool2d", Arange({1, 1, 4, 6}), Adaptive({-1, 2}));
+  PoolResult r =
+      MustPool("adaptive_avg_pool2d", Arange({1, 1, 4, 6}), Adaptive({-1, 2}));
   EXPECT_EQ(r.output.shape(), (std::vector<int64_t>{1, 1, 4, 2}));
 }
 
 TEST(AdaptiveAvgPool2d, ZeroOutputSizeGivesAnEmptyOutput) {
-  PoolResult r = MustPool("adaptive_avg_pool2d", Arange({1, 1, 4, 6}), Adaptive({0}));
+  PoolResult r =
+      MustPool("adaptive_avg_pool2d", Arange({1, 1, 4, 6}), Adaptive({0}));
   EXPECT_EQ(r.output.shape(), (std::vector<int64_t>{1, 1, 0, 0}));
 }
 
 TEST(AdaptiveAvgPool2d, AcceptsZeroChannelsLikeTorch) {
-  PoolResult r = MustPool("adaptive_avg_pool2d", F32({2, 0, 3, 3}, {}), Adaptive({2}));
+  PoolResult r =
+      MustPool("adaptive_avg_pool2d", F32({2, 0, 3, 3}, {}), Adaptive({2}));
   EXPECT_EQ(r.output.shape(), (std::vector<int64_t>{2, 0, 2, 2}));
 }
 
@@ -663,9 +706,11 @@ TEST(AdaptiveAvgPool1d, GlobalAverageUsesTorchMeanSummationOrder) {
   // 0.007485478185117245.
   std::vector<float> v(1000);
   for (int i = 0; i < 1000; ++i) v[i] = 1.0f / static_cast<float>(i + 1);
-  PoolResult r = MustPool("adaptive_avg_pool1d", F32({1, 1, 1000}, v), Adaptive({1}));
+  PoolResult r =
+      MustPool("adaptive_avg_pool1d", F32({1, 1, 1000}, v), Adaptive({1}));
   EXPECT_EQ(Bits(Floats(r.output)[0]), 0x3bf548aeu);
-  PoolResult r2 = MustPool("adaptive_avg_pool2d", F32({1, 1, 25, 40}, v), Adaptive({1}));
+  PoolResult r2 =
+      MustPool("adaptive_avg_pool2d", F32({1, 1, 25, 40}, v), Adaptive({1}));
   EXPECT_EQ(Bits(Floats(r2.output)[0]), 0x3bf548aeu);
 }
 
@@ -673,7 +718,8 @@ TEST(AdaptiveAvgPool1d, GlobalAverageUsesTorchMeanSummationOrder) {
 template <typename Round>
 std::vector<uint16_t> Reciprocals16(int n, Round round) {
   std::vector<uint16_t> v(n);
-  for (int i = 0; i < n; ++i) v[i] = round(1.0f / static_cast<float>(i + 1)).bits;
+  for (int i = 0; i < n; ++i)
+    v[i] = round(1.0f / static_cast<float>(i + 1)).bits;
   return v;
 }
 
@@ -691,27 +737,31 @@ TEST(AdaptiveAvgPool2d, ChannelsLastDividesVectorChannelsByTheAreaLikeAten) {
   std::vector<float> cf_in(v.size());
   for (int64_t c = 0; c < 8; ++c)
     for (int64_t s = 0; s < 15; ++s) cf_in[c * 15 + s] = v[s * 8 + c];
-  PoolResult cf = MustPool("adaptive_avg_pool2d", F32({1, 8, 3, 5}, cf_in), Adaptive({1, 2}));
-  EXPECT_EQ(Bits(Floats(cf.output)[3 * 2]), 0x3d580e57u);  // channel 3, column 0
+  PoolResult cf = MustPool("adaptive_avg_pool2d", F32({1, 8, 3, 5}, cf_in),
+                           Adaptive({1, 2}));
+  EXPECT_EQ(Bits(Floats(cf.output)[3 * 2]),
+            0x3d580e57u);  // channel 3, column 0
 }
 
 TEST(AdaptiveAvgPool1d, BFloat16GlobalAverageRoundsTheSumThenDivides) {
   // torch 1.13.1: adaptive_avg_pool1d(bf16 1/(i+1), i < 1000, 1) is 0x3bf6.
   const std::vector<uint16_t> v = Reciprocals16(1000, FloatToBFloat16);
-  PoolResult r = MustPool(
-      "adaptive_avg_pool1d",
-      Tensor::FromValues<uint16_t>(DType::kBFloat16, {1, 1, 1000}, absl::MakeConstSpan(v)),
-      Adaptive({1}));
+  PoolResult r =
+      MustPool("adaptive_avg_pool1d",
+               Tensor::FromValues<uint16_t>(DType::kBFloat16, {1, 1, 1000},
+                                            absl::MakeConstSpan(v)),
+               Adaptive({1}));
   EXPECT_EQ(r.output.data_as<uint16_t>()[0], 0x3bf6);
 }
 
 TEST(AdaptiveAvgPool2d, Float16GlobalAverageIsTorchsHalfMean) {
   // torch 1.13.1 accepts float16 here (through mean): 0x1faa.
   const std::vector<uint16_t> v = Reciprocals16(1000, FloatToFloat16);
-  PoolResult r = MustPool(
-      "adaptive_avg_pool2d",
-      Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 25, 40}, absl::MakeConstSpan(v)),
-      Adaptive({1}));
+  PoolResult r =
+      MustPool("adaptive_avg_pool2d",
+               Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 25, 40},
+                                            absl::MakeConstSpan(v)),
+               Adaptive({1}));
   EXPECT_EQ(r.output.data_as<uint16_t>()[0], 0x1faa);
 }
 
@@ -720,15 +770,17 @@ TEST(AdaptiveAvgPool3d, Float16AccumulatesInHalfLikeTorch) {
   // is [0x2dd9, 0x2b40] (0.09137, 0.05664); a float32 sum would give
   // 0.09155 and 0.05667.
   const std::vector<uint16_t> v = Reciprocals16(64, FloatToFloat16);
-  PoolResult r = MustPool(
-      "adaptive_avg_pool3d",
-      Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 4, 4, 4}, absl::MakeConstSpan(v)),
-      Adaptive({1, 1, 2}));
+  PoolResult r =
+      MustPool("adaptive_avg_pool3d",
+               Tensor::FromValues<uint16_t>(DType::kFloat16, {1, 1, 4, 4, 4},
+                                            absl::MakeConstSpan(v)),
+               Adaptive({1, 1, 2}));
   EXPECT_EQ(r.output.data_as<uint16_t>()[0], 0x2dd9);
   EXPECT_EQ(r.output.data_as<uint16_t>()[1], 0x2b40);
 }
 
-TEST(AdaptiveAvgPool3d, GlobalAverageChannelsLastMatchesChannelsFirstWithinTwoUlp) {
+TEST(AdaptiveAvgPool3d,
+     GlobalAverageChannelsLastMatchesChannelsFirstWithinTwoUlp) {
   // The two layouts reduce in different (torch-matching) orders.
   const Tensor x = Noise({2, 33, 5, 6, 7}, 5);
   PoolResult cf = MustPool("adaptive_avg_pool3d", x, Adaptive({1}));
@@ -737,7 +789,8 @@ TEST(AdaptiveAvgPool3d, GlobalAverageChannelsLastMatchesChannelsFirstWithinTwoUl
   PoolResult cl = MustPool("adaptive_avg_pool3d", ToChannelsLast(x), a);
   std::vector<float> f = Floats(cf.output), l = Floats(cl.output);
   ASSERT_EQ(f.size(), l.size());
-  for (size_t i = 0; i < f.size(); ++i) EXPECT_NEAR(f[i], l[i], 4 * 1.2e-7f * std::abs(f[i]) + 1e-7f);
+  for (size_t i = 0; i < f.size(); ++i)
+    EXPECT_NEAR(f[i], l[i], 4 * 1.2e-7f * std::abs(f[i]) + 1e-7f);
 }
 
 TEST(AdaptiveMaxPool2d, ReturnsPerPlaneIndices) {
@@ -751,7 +804,8 @@ TEST(AdaptiveMaxPool2d, ReturnsPerPlaneIndices) {
 TEST(AdaptiveMaxPool1d, NanWinsAndMinusInfinityKeepsWindowStart) {
   PoolArgs a = Adaptive({2});
   a.return_indices = true;
-  PoolResult r = MustPool("adaptive_max_pool1d", F32({1, 1, 3}, {-kInf, -kInf, -kInf}), a);
+  PoolResult r =
+      MustPool("adaptive_max_pool1d", F32({1, 1, 3}, {-kInf, -kInf, -kInf}), a);
   EXPECT_THAT(Longs(*r.indices), ElementsAre(0, 1));
   r = MustPool("adaptive_max_pool1d", F32({1, 1, 4}, {1, kNan, 3, kNan}), a);
   EXPECT_TRUE(std::isnan(Floats(r.output)[0]));
@@ -773,7 +827,8 @@ TEST(AdaptiveMaxPool1d, LongWindowsUseExactIntegerBounds) {
 }
 
 TEST(AdaptiveMaxPool2d, LargerOutputThanInputRepeatsValues) {
-  PoolResult r = MustPool("adaptive_max_pool1d", F32({1, 1, 2}, {1, 2}), Adaptive({4}));
+  PoolResult r =
+      MustPool("adaptive_max_pool1d", F32({1, 1, 2}, {1, 2}), Adaptive({4}));
   EXPECT_THAT(Floats(r.output), ElementsAre(1, 1, 2, 2));
 }
 
@@ -784,7 +839,8 @@ TEST(RunPool, WritesIntoCallerProvidedMemory) {
   const Tensor x = Arange({1, 1, 4, 4});
   PoolArgs a = Window({2});
   a.return_indices = true;
-  absl::StatusOr<PoolPlan> plan = PlanPool(*ParsePoolOp("max_pool2d"), x.dtype(), x.shape(), a);
+  absl::StatusOr<PoolPlan> plan =
+      PlanPool(*ParsePoolOp("max_pool2d"), x.dtype(), x.shape(), a);
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->output_shape, (std::vector<int64_t>{1, 1, 2, 2}));
   EXPECT_EQ(plan->indices_shape, (std::vector<int64_t>{1, 1, 2, 2}));
@@ -801,15 +857,17 @@ TEST(RunPool, ReturnsCancelledWhenTheFlagIsRaised) {
   std::atomic<bool> cancelled{true};
   ExecOptions exec;
   exec.cancelled = &cancelled;
-  absl::Status s = PoolError("avg_pool2d", Noise({2, 4, 32, 32}, 6), Window({2}), exec);
+  absl::Status s =
+      PoolError("avg_pool2d", Noise({2, 4, 32, 32}, 6), Window({2}), exec);
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
 }
 
 TEST(PlanPool, RefusesAnInputOverTheElementLimit) {
   ExecOptions exec;
   exec.max_elements = 100;
-  absl::StatusOr<PoolPlan> plan = PlanPool(*ParsePoolOp("max_pool2d"), DType::kFloat32,
-                                           std::vector<int64_t>{1, 1, 20, 20}, Window({2}), exec);
+  absl::StatusOr<PoolPlan> plan =
+      PlanPool(*ParsePoolOp("max_pool2d"), DType::kFloat32,
+               std::vector<int64_t>{1, 1, 20, 20}, Window({2}), exec);
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(plan.status().message(), HasSubstr("input"));
 }
@@ -817,16 +875,18 @@ TEST(PlanPool, RefusesAnInputOverTheElementLimit) {
 TEST(PlanPool, RefusesAnOutputOverTheElementLimit) {
   ExecOptions exec;
   exec.max_elements = 100;
-  absl::StatusOr<PoolPlan> plan = PlanPool(*ParsePoolOp("adaptive_avg_pool2d"), DType::kFloat32,
-                                           std::vector<int64_t>{1, 1, 5, 5}, Adaptive({11}), exec);
+  absl::StatusOr<PoolPlan> plan =
+      PlanPool(*ParsePoolOp("adaptive_avg_pool2d"), DType::kFloat32,
+               std::vector<int64_t>{1, 1, 5, 5}, Adaptive({11}), exec);
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(plan.status().message(), HasSubstr("output"));
 }
 
 TEST(PlanPool, RefusesShapesWhoseElementCountOverflows) {
   const int64_t big = int64_t{1} << 40;
-  absl::StatusOr<PoolPlan> plan = PlanPool(*ParsePoolOp("max_pool2d"), DType::kFloat32,
-                                           std::vector<int64_t>{big, big, 4, 4}, Window({2}));
+  absl::StatusOr<PoolPlan> plan =
+      PlanPool(*ParsePoolOp("max_pool2d"), DType::kFloat32,
+               std::vector<int64_t>{big, big, 4, 4}, Window({2}));
   EXPECT_EQ(plan.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
@@ -854,62 +914,112 @@ std::vector<ErrorCase> ErrorCases() {
   std::vector<ErrorCase> cases;
   auto window = [](std::vector<int64_t> k, std::vector<int64_t> s = {},
                    std::vector<int64_t> p = {0}) { return Window(k, s, p); };
-  cases.push_back({"max_pool2d", {1, 1, 4, 4}, window({0, 2}),
-                   {"max_pool2d", "kernel_size should be greater than zero", "kernel_size=[0, 2]"}});
-  cases.push_back({"max_pool2d", {1, 1, 4, 4}, window({2}, {0, 1}),
-                   {"max_pool2d: stride should be greater than zero, but got stride=[0, 1]"}});
-  cases.push_back({"avg_pool3d", {1, 1, 4, 4, 4}, window({2}, {-1}),
-                   {"avg_pool3d", "stride should be greater than zero", "stride=[-1, -1, -1]"}});
-  cases.push_back({"max_pool1d", {1, 1, 4}, window({2}, {}, {-1}),
+  cases.push_back({"max_pool2d",
+                   {1, 1, 4, 4},
+                   window({0, 2}),
+                   {"max_pool2d", "kernel_size should be greater than zero",
+                    "kernel_size=[0, 2]"}});
+  cases.push_back({"max_pool2d",
+                   {1, 1, 4, 4},
+                   window({2}, {0, 1}),
+                   {"max_pool2d: stride should be greater than zero, but got "
+                    "stride=[0, 1]"}});
+  cases.push_back({"avg_pool3d",
+                   {1, 1, 4, 4, 4},
+                   window({2}, {-1}),
+                   {"avg_pool3d", "stride should be greater than zero",
+                    "stride=[-1, -1, -1]"}});
+  cases.push_back({"max_pool1d",
+                   {1, 1, 4},
+                   window({2}, {}, {-1}),
                    {"padding must be non-negative", "padding=[-1]"}});
-  cases.push_back({"max_pool2d", {1, 1, 4, 4}, window({3}, {1}, {2}),
-                   {"pad should be at most half of kernel size", "padding=[2, 2]",
-                    "kernel_size=[3, 3]"}});
+  cases.push_back({"max_pool2d",
+                   {1, 1, 4, 4},
+                   window({3}, {1}, {2}),
+                   {"pad should be at most half of kernel size",
+                    "padding=[2, 2]", "kernel_size=[3, 3]"}});
   {
     PoolArgs a = window({2});
     a.dilation = {1, 0};
-    cases.push_back({"max_pool2d", {1, 1, 4, 4}, a,
-                     {"dilation should be greater than zero", "dilation=[1, 0]"}});
+    cases.push_back(
+        {"max_pool2d",
+         {1, 1, 4, 4},
+         a,
+         {"dilation should be greater than zero", "dilation=[1, 0]"}});
   }
   {
     PoolArgs a = window({2});
     a.divisor_override = 0;
-    cases.push_back({"avg_pool2d", {1, 1, 4, 4}, a, {"divisor", "divisor_override=0"}});
+    cases.push_back(
+        {"avg_pool2d", {1, 1, 4, 4}, a, {"divisor", "divisor_override=0"}});
   }
-  cases.push_back({"max_pool2d", {1, 1, 4, 4}, window({2, 2, 2, 2}),
+  cases.push_back({"max_pool2d",
+                   {1, 1, 4, 4},
+                   window({2, 2, 2, 2}),
                    {"kernel_size must be a single int or a list of 2 ints",
                     "kernel_size=[2, 2, 2, 2]"}});
-  cases.push_back({"avg_pool2d", {1, 1, 4, 4}, window({2}, {1, 1, 1}),
+  cases.push_back({"avg_pool2d",
+                   {1, 1, 4, 4},
+                   window({2}, {1, 1, 1}),
                    {"stride must be", "stride=[1, 1, 1]"}});
-  cases.push_back({"max_pool2d", {1, 1, 4, 4}, window({2}, {}, {}),
+  cases.push_back({"max_pool2d",
+                   {1, 1, 4, 4},
+                   window({2}, {}, {}),
                    {"padding must be", "padding=[]"}});
-  cases.push_back({"max_pool2d", {1, 1, 4, 4}, PoolArgs{},
+  cases.push_back({"max_pool2d",
+                   {1, 1, 4, 4},
+                   PoolArgs{},
                    {"kernel_size is required", "kernel_size=[]"}});
-  cases.push_back({"adaptive_avg_pool2d", {1, 1, 4, 4}, PoolArgs{},
+  cases.push_back({"adaptive_avg_pool2d",
+                   {1, 1, 4, 4},
+                   PoolArgs{},
                    {"output_size is required", "output_size=[]"}});
-  cases.push_back({"adaptive_max_pool2d", {1, 1, 4, 4}, Adaptive({2, -2}),
+  cases.push_back({"adaptive_max_pool2d",
+                   {1, 1, 4, 4},
+                   Adaptive({2, -2}),
                    {"output_size", "output_size=[2, -2]"}});
-  cases.push_back({"adaptive_avg_pool3d", {1, 1, 4, 4, 4}, Adaptive({2, 2}),
-                   {"output_size must be a single int or a list of 3 ints", "output_size=[2, 2]"}});
-  cases.push_back({"max_pool2d", {4, 4}, window({2}),
-                   {"max_pool2d", "Expected 3D or 4D", "input of shape [4, 4]"}});
-  cases.push_back({"avg_pool1d", {1, 1, 1, 4}, window({2}),
+  cases.push_back({"adaptive_avg_pool3d",
+                   {1, 1, 4, 4, 4},
+                   Adaptive({2, 2}),
+                   {"output_size must be a single int or a list of 3 ints",
+                    "output_size=[2, 2]"}});
+  cases.push_back(
+      {"max_pool2d",
+       {4, 4},
+       window({2}),
+       {"max_pool2d", "Expected 3D or 4D", "input of shape [4, 4]"}});
+  cases.push_back({"avg_pool1d",
+                   {1, 1, 1, 4},
+                   window({2}),
                    {"avg_pool1d", "Expected 2D or 3D", "[1, 1, 1, 4]"}});
-  cases.push_back({"max_pool3d", {1, 0, 4, 4, 4}, window({2}),
+  cases.push_back({"max_pool3d",
+                   {1, 0, 4, 4, 4},
+                   window({2}),
                    {"non-batch dimensions", "[1, 0, 4, 4, 4]"}});
-  cases.push_back({"adaptive_max_pool2d", {2, 0, 4, 4}, Adaptive({2}),
+  cases.push_back({"adaptive_max_pool2d",
+                   {2, 0, 4, 4},
+                   Adaptive({2}),
                    {"non-batch dimensions", "[2, 0, 4, 4]"}});
-  cases.push_back({"avg_pool2d", {1, 1, 4, 0}, window({1}), {"non-batch dimensions", "[1, 1, 4, 0]"}});
-  cases.push_back({"max_pool2d", {1, 1, 4, 4}, window({5}),
-                   {"Given input size: (1x4x4). Calculated output size: (1x0x0). Output size is "
+  cases.push_back({"avg_pool2d",
+                   {1, 1, 4, 0},
+                   window({1}),
+                   {"non-batch dimensions", "[1, 1, 4, 0]"}});
+  cases.push_back({"max_pool2d",
+                   {1, 1, 4, 4},
+                   window({5}),
+                   {"Given input size: (1x4x4). Calculated output size: "
+                    "(1x0x0). Output size is "
                     "too small",
                     "kernel_size=[5, 5]"}});
-  cases.push_back({"avg_pool3d", {1, 1, 3, 3, 3}, window({4}, {1}, {2}),
+  cases.push_back({"avg_pool3d",
+                   {1, 1, 3, 3, 3},
+                   window({4}, {1}, {2}),
                    {"smaller than kernel size", "kernel_size=[4, 4, 4]"}});
   {
     PoolArgs a = window({2});
     a.norm_type = 0;
-    cases.push_back({"lp_pool2d", {1, 1, 4, 4}, a, {"norm_type", "norm_type=0"}});
+    cases.push_back(
+        {"lp_pool2d", {1, 1, 4, 4}, a, {"norm_type", "norm_type=0"}});
   }
   return cases;
 }
@@ -926,33 +1036,38 @@ TEST(PoolArgumentErrorsTable, EveryCaseIsInvalidArgumentNamingTheValue) {
 }
 
 TEST(MaxPool2d, RejectsZeroStride) {
-  absl::Status s = PoolError("max_pool2d", Arange({1, 1, 4, 4}), Window({2}, {0, 1}));
+  absl::Status s =
+      PoolError("max_pool2d", Arange({1, 1, 4, 4}), Window({2}, {0, 1}));
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("stride=[0, 1]"));
 }
 
 TEST(AvgPool2d, RejectsIntegerDtypesNamingTheDtype) {
-  for (DType dt : {DType::kInt8, DType::kUInt8, DType::kInt16, DType::kInt32, DType::kInt64,
-                   DType::kBool}) {
-    absl::Status s = PoolError("avg_pool2d", *Tensor::Zeros(dt, {1, 1, 2, 2}), Window({2}));
+  for (DType dt : {DType::kInt8, DType::kUInt8, DType::kInt16, DType::kInt32,
+                   DType::kInt64, DType::kBool}) {
+    absl::Status s =
+        PoolError("avg_pool2d", *Tensor::Zeros(dt, {1, 1, 2, 2}), Window({2}));
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(s.message(), HasSubstr(absl::StrCat("dtype ", DTypeName(dt))));
   }
 }
 
 TEST(LpPool1d, RejectsIntegerDtypes) {
-  absl::Status s = PoolError("lp_pool1d", *Tensor::Zeros(DType::kInt32, {1, 1, 4}), Window({2}));
+  absl::Status s = PoolError(
+      "lp_pool1d", *Tensor::Zeros(DType::kInt32, {1, 1, 4}), Window({2}));
   EXPECT_THAT(s.message(), HasSubstr("dtype int32"));
 }
 
 TEST(MaxPool2d, RejectsBool) {
-  absl::Status s = PoolError("max_pool2d", *Tensor::Zeros(DType::kBool, {1, 1, 2, 2}), Window({2}));
+  absl::Status s = PoolError(
+      "max_pool2d", *Tensor::Zeros(DType::kBool, {1, 1, 2, 2}), Window({2}));
   EXPECT_THAT(s.message(), HasSubstr("dtype bool"));
 }
 
 TEST(AdaptiveAvgPool2d, RejectsIntegerDtypes) {
   absl::Status s =
-      PoolError("adaptive_avg_pool2d", *Tensor::Zeros(DType::kInt64, {1, 1, 2, 2}), Adaptive({1}));
+      PoolError("adaptive_avg_pool2d",
+                *Tensor::Zeros(DType::kInt64, {1, 1, 2, 2}), Adaptive({1}));
   EXPECT_THAT(s.message(), HasSubstr("dtype int64"));
 }
 
@@ -962,41 +1077,84 @@ TEST(AdaptiveAvgPool2d, RejectsIntegerDtypes) {
 
 TEST(AllOps, EverySupportedDtypeMatchesFloat32OnSmallIntegers) {
   const std::vector<std::pair<const char*, PoolArgs>> ops = {
-      {"max_pool2d", Window({2}, {1})},     {"avg_pool2d", Window({2}, {2})},
-      {"lp_pool2d", Window({1}, {1})},      {"adaptive_max_pool2d", Adaptive({2})},
-      {"adaptive_avg_pool2d", Adaptive({2})}, {"adaptive_avg_pool2d", Adaptive({1})}};
-  const std::vector<float> vals = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+      {"max_pool2d", Window({2}, {1})},
+      {"avg_pool2d", Window({2}, {2})},
+      {"lp_pool2d", Window({1}, {1})},
+      {"adaptive_max_pool2d", Adaptive({2})},
+      {"adaptive_avg_pool2d", Adaptive({2})},
+      {"adaptive_avg_pool2d", Adaptive({1})}};
+  const std::vector<float> vals = {0,  2,  4,  6,  8,  10, 12, 14,
+                                   16, 18, 20, 22, 24, 26, 28, 30};
   for (const auto& [op, args] : ops) {
-    std::vector<float> expected = Floats(MustPool(op, F32({1, 1, 4, 4}, vals), args).output);
+    std::vector<float> expected =
+        Floats(MustPool(op, F32({1, 1, 4, 4}, vals), args).output);
     for (DType dt : kAllDTypes) {
       if (!PoolSupportsDType(ParsePoolOp(op)->kind, dt)) continue;
       std::string bytes(16 * DTypeSize(dt), '\0');
       for (int i = 0; i < 16; ++i) {
         const float f = vals[i];
         switch (dt) {
-          case DType::kFloat64: { double d = f; std::memcpy(&bytes[i * 8], &d, 8); break; }
-          case DType::kBFloat16: { uint16_t b = FloatToBFloat16(f).bits; std::memcpy(&bytes[i * 2], &b, 2); break; }
-          case DType::kFloat16: { uint16_t h = FloatToFloat16(f).bits; std::memcpy(&bytes[i * 2], &h, 2); break; }
-          case DType::kFloat32: std::memcpy(&bytes[i * 4], &f, 4); break;
+          case DType::kFloat64: {
+            double d = f;
+            std::memcpy(&bytes[i * 8], &d, 8);
+            break;
+          }
+          case DType::kBFloat16: {
+            uint16_t b = FloatToBFloat16(f).bits;
+            std::memcpy(&bytes[i * 2], &b, 2);
+            break;
+          }
+          case DType::kFloat16: {
+            uint16_t h = FloatToFloat16(f).bits;
+            std::memcpy(&bytes[i * 2], &h, 2);
+            break;
+          }
+          case DType::kFloat32:
+            std::memcpy(&bytes[i * 4], &f, 4);
+            break;
           default: {
             int64_t v = static_cast<int64_t>(f);
             std::memcpy(&bytes[i * DTypeSize(dt)], &v, DTypeSize(dt));
           }
         }
       }
-      PoolResult r = MustPool(op, *Tensor::FromBytes(dt, {1, 1, 4, 4}, bytes), args);
+      PoolResult r =
+          MustPool(op, *Tensor::FromBytes(dt, {1, 1, 4, 4}, bytes), args);
       ASSERT_EQ(r.output.numel(), static_cast<int64_t>(expected.size()));
       for (int64_t i = 0; i < r.output.numel(); ++i) {
         double got = 0;
-        const char* p = static_cast<const char*>(r.output.data()) + i * DTypeSize(dt);
+        const char* p =
+            static_cast<const char*>(r.output.data()) + i * DTypeSize(dt);
         switch (dt) {
-          case DType::kFloat32: { float f; std::memcpy(&f, p, 4); got = f; break; }
-          case DType::kFloat64: std::memcpy(&got, p, 8); break;
-          case DType::kBFloat16: { BFloat16 b; std::memcpy(&b.bits, p, 2); got = BFloat16ToFloat(b); break; }
-          case DType::kFloat16: { Float16 h; std::memcpy(&h.bits, p, 2); got = Float16ToFloat(h); break; }
-          default: { int64_t v = 0; std::memcpy(&v, p, DTypeSize(dt)); got = static_cast<double>(v); }
+          case DType::kFloat32: {
+            float f;
+            std::memcpy(&f, p, 4);
+            got = f;
+            break;
+          }
+          case DType::kFloat64:
+            std::memcpy(&got, p, 8);
+            break;
+          case DType::kBFloat16: {
+            BFloat16 b;
+            std::memcpy(&b.bits, p, 2);
+            got = BFloat16ToFloat(b);
+            break;
+          }
+          case DType::kFloat16: {
+            Float16 h;
+            std::memcpy(&h.bits, p, 2);
+            got = Float16ToFloat(h);
+            break;
+          }
+          default: {
+            int64_t v = 0;
+            std::memcpy(&v, p, DTypeSize(dt));
+            got = static_cast<double>(v);
+          }
         }
-        EXPECT_EQ(got, expected[i]) << op << " " << DTypeName(dt) << " at " << i;
+        EXPECT_EQ(got, expected[i])
+            << op << " " << DTypeName(dt) << " at " << i;
       }
     }
   }
@@ -1014,7 +1172,8 @@ TEST(Float16, RoundsToNearestEvenAndSaturatesToInfinity) {
   EXPECT_EQ(FloatToFloat16(1.0f + 1.0f / 2048).bits, 0x3C00);  // tie -> even
   EXPECT_EQ(FloatToFloat16(1.0f + 3.0f / 2048).bits, 0x3C02);  // tie -> even
   EXPECT_EQ(FloatToFloat16(5.9604644775390625e-8f).bits, 0x0001);  // 2^-24
-  EXPECT_EQ(FloatToFloat16(2.9802322387695312e-8f).bits, 0x0000);  // 2^-25 tie -> 0
+  EXPECT_EQ(FloatToFloat16(2.9802322387695312e-8f).bits,
+            0x0000);  // 2^-25 tie -> 0
   EXPECT_EQ(FloatToFloat16(-0.0f).bits, 0x8000);
 }
 
@@ -1033,8 +1192,8 @@ TEST(Float16, WideningIsExactForEveryValue) {
 
 TEST(BFloat16, RoundsToNearestEvenAndCanonicalisesNan) {
   EXPECT_EQ(FloatToBFloat16(1.0f).bits, 0x3F80);
-  EXPECT_EQ(FloatToBFloat16(1.00390625f).bits, 0x3F80);   // tie -> even
-  EXPECT_EQ(FloatToBFloat16(1.01171875f).bits, 0x3F82);   // tie -> even
+  EXPECT_EQ(FloatToBFloat16(1.00390625f).bits, 0x3F80);  // tie -> even
+  EXPECT_EQ(FloatToBFloat16(1.01171875f).bits, 0x3F82);  // tie -> even
   EXPECT_EQ(FloatToBFloat16(-kNan).bits, 0x7FC0);
   EXPECT_EQ(FloatToBFloat16(3.4028235e38f).bits, 0x7F80);  // rounds up to inf
   EXPECT_EQ(BFloat16ToFloat(BFloat16{0x3F81}), 1.0078125f);

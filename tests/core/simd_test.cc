@@ -2,8 +2,6 @@
 // for bit, under every instruction set compiled in and supported by this
 // CPU (hwy::SetSupportedTargetsForTest), on random inputs with NaN, +-inf,
 // signed zeros and ties.
-#include "core/pool_simd.h"
-
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -13,8 +11,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/float16.h"
 #include "absl/strings/str_join.h"
+#include "core/float16.h"
+#include "core/pool_simd.h"
 #include "gtest/gtest.h"
 #include "hwy/targets.h"
 
@@ -64,12 +63,15 @@ struct Case {
   PoolArgs args;
   int threads = 1;
   std::string Describe() const {
-    return absl::StrCat(PoolOpName(op), " ", DTypeName(dtype), " shape=[", absl::StrJoin(shape, ","), "] k=[",
+    return absl::StrCat(PoolOpName(op), " ", DTypeName(dtype), " shape=[",
+                        absl::StrJoin(shape, ","), "] k=[",
                         absl::StrJoin(args.kernel_size, ","), "] s=[",
-                        absl::StrJoin(args.stride, ","), "] p=[", absl::StrJoin(args.padding, ","),
-                        "] ceil=", args.ceil_mode, " cip=", args.count_include_pad,
-                        " div=", args.divisor_override.value_or(0),
-                        " out=[", absl::StrJoin(args.output_size, ","),
+                        absl::StrJoin(args.stride, ","), "] p=[",
+                        absl::StrJoin(args.padding, ","),
+                        "] ceil=", args.ceil_mode,
+                        " cip=", args.count_include_pad,
+                        " div=", args.divisor_override.value_or(0), " out=[",
+                        absl::StrJoin(args.output_size, ","),
                         "] cl=", args.channels_last, " threads=", threads);
   }
 };
@@ -81,8 +83,9 @@ std::vector<uint8_t> Encode(DType dtype, const std::vector<float>& values) {
     if (dtype == DType::kFloat32) {
       std::memcpy(&bytes[4 * i], &values[i], 4);
     } else {
-      const uint16_t bits = dtype == DType::kBFloat16 ? FloatToBFloat16(values[i]).bits
-                                                      : FloatToFloat16(values[i]).bits;
+      const uint16_t bits = dtype == DType::kBFloat16
+                                ? FloatToBFloat16(values[i]).bits
+                                : FloatToFloat16(values[i]).bits;
       std::memcpy(&bytes[2 * i], &bits, 2);
     }
   }
@@ -97,16 +100,19 @@ float Decode(DType dtype, const uint8_t* p) {
   }
   uint16_t bits;
   std::memcpy(&bits, p, 2);
-  return dtype == DType::kBFloat16 ? BFloat16ToFloat(BFloat16{bits}) : Float16ToFloat(Float16{bits});
+  return dtype == DType::kBFloat16 ? BFloat16ToFloat(BFloat16{bits})
+                                   : Float16ToFloat(Float16{bits});
 }
 
 // Runs the fast path directly (it must accept the case) and the generic
 // kernel through RunPool with fast paths off; compares the bytes.
-void ExpectFastPathMatchesGeneric(const Case& c, const std::vector<float>& values) {
+void ExpectFastPathMatchesGeneric(const Case& c,
+                                  const std::vector<float>& values) {
   SCOPED_TRACE(c.Describe());
   ExecOptions exec;
   exec.num_threads = c.threads;
-  absl::StatusOr<PoolPlan> plan = PlanPool(c.op, c.dtype, c.shape, c.args, exec);
+  absl::StatusOr<PoolPlan> plan =
+      PlanPool(c.op, c.dtype, c.shape, c.args, exec);
   ASSERT_TRUE(plan.ok()) << plan.status();
   const std::vector<uint8_t> data = Encode(c.dtype, values);
   const TensorView in{c.dtype, c.shape, data.data()};
@@ -116,7 +122,8 @@ void ExpectFastPathMatchesGeneric(const Case& c, const std::vector<float>& value
   std::vector<uint8_t> fast(static_cast<size_t>(out_n) * elem, 0x5A);
   std::vector<uint8_t> generic(static_cast<size_t>(out_n) * elem, 0xA5);
   const MutableTensorView fast_view{c.dtype, plan->output_shape, fast.data()};
-  const MutableTensorView generic_view{c.dtype, plan->output_shape, generic.data()};
+  const MutableTensorView generic_view{c.dtype, plan->output_shape,
+                                       generic.data()};
   bool handled = false;
   switch (c.op.kind) {
     case PoolKind::kMax:
@@ -150,14 +157,17 @@ void ExpectFastPathMatchesGeneric(const Case& c, const std::vector<float>& value
     // has the sign and payload of whichever operand the compiler put first
     // (x86 keeps the first NaN operand), which C++ leaves unspecified, in
     // ATen as here. Max pooling only moves values, so it is exact.
-    if (c.op.kind != PoolKind::kMax && std::isnan(fa) && std::isnan(fb)) continue;
+    if (c.op.kind != PoolKind::kMax && std::isnan(fa) && std::isnan(fb))
+      continue;
     ASSERT_EQ(std::memcmp(a, b, elem), 0)
         << "output " << i << ": fast " << fa << " generic " << fb;
   }
 }
 
-std::vector<int64_t> Shape(int64_t n, int64_t c, int64_t h, int64_t w, bool cl) {
-  return cl ? std::vector<int64_t>{n, h, w, c} : std::vector<int64_t>{n, c, h, w};
+std::vector<int64_t> Shape(int64_t n, int64_t c, int64_t h, int64_t w,
+                           bool cl) {
+  return cl ? std::vector<int64_t>{n, h, w, c}
+            : std::vector<int64_t>{n, c, h, w};
 }
 
 // Runs `body` once per Highway target compiled in and supported here.
@@ -167,7 +177,8 @@ void ForEachTarget(Body body) {
   ASSERT_FALSE(targets.empty());
   for (int64_t target : targets) {
     hwy::SetSupportedTargetsForTest(target);
-    ::testing::Test::RecordProperty(absl::StrCat("target_", hwy::TargetName(target)), "tested");
+    ::testing::Test::RecordProperty(
+        absl::StrCat("target_", hwy::TargetName(target)), "tested");
     SCOPED_TRACE(absl::StrCat("target ", hwy::TargetName(target)));
     body();
     if (::testing::Test::HasFatalFailure()) break;
@@ -181,10 +192,12 @@ TEST(SimdPool, MaxPool2dMatchesGenericOnEveryTarget) {
     for (bool cl : {false, true}) {
       for (int64_t k : {1, 2, 3, 4, 5, 7}) {
         for (int64_t s : {1, 2, 3}) {
-          if (!cl && s == 3) continue;  // channels-first handles strides 1 and 2
+          if (!cl && s == 3)
+            continue;  // channels-first handles strides 1 and 2
           for (int64_t p = 0; p <= k / 2; ++p) {
             for (bool ceil : {false, true}) {
-              for (int64_t w : {int64_t{1}, int64_t{9}, int64_t{23}, int64_t{40}}) {
+              for (int64_t w :
+                   {int64_t{1}, int64_t{9}, int64_t{23}, int64_t{40}}) {
                 if (w + 2 * p < k) continue;
                 Case c;
                 c.op = {PoolKind::kMax, 2};
@@ -194,7 +207,8 @@ TEST(SimdPool, MaxPool2dMatchesGenericOnEveryTarget) {
                 c.args.padding = {p};
                 c.args.ceil_mode = ceil;
                 c.args.channels_last = cl;
-                ExpectFastPathMatchesGeneric(c, SpecialRandom(NumElements(c.shape), seed++));
+                ExpectFastPathMatchesGeneric(
+                    c, SpecialRandom(NumElements(c.shape), seed++));
                 if (::testing::Test::HasFatalFailure()) return;
               }
             }
@@ -216,8 +230,9 @@ TEST(SimdPool, MaxPoolStride2InPlaceMatchesGeneric) {
       for (int64_t pw = 0; pw <= kw / 2; ++pw) {
         for (int64_t kh : {1, 2, 3}) {
           for (int64_t sh : {1, 2}) {
-            for (int64_t w : {int64_t{2}, int64_t{31}, int64_t{32}, int64_t{33}, int64_t{112},
-                              int64_t{129}, int64_t{131}, int64_t{200}, int64_t{257}}) {
+            for (int64_t w : {int64_t{2}, int64_t{31}, int64_t{32}, int64_t{33},
+                              int64_t{112}, int64_t{129}, int64_t{131},
+                              int64_t{200}, int64_t{257}}) {
               for (bool ceil : {false, true}) {
                 Case c;
                 c.op = {PoolKind::kMax, 2};
@@ -227,7 +242,8 @@ TEST(SimdPool, MaxPoolStride2InPlaceMatchesGeneric) {
                 c.args.padding = {kh / 2, pw};
                 c.args.ceil_mode = ceil;
                 if (w + 2 * pw < kw) continue;
-                ExpectFastPathMatchesGeneric(c, SpecialRandom(NumElements(c.shape), seed++));
+                ExpectFastPathMatchesGeneric(
+                    c, SpecialRandom(NumElements(c.shape), seed++));
                 if (::testing::Test::HasFatalFailure()) return;
               }
             }
@@ -315,10 +331,12 @@ TEST(SimdPool, SmallPlanesWithAndWithoutNaNMatchGeneric) {
             const int64_t plane = 20 * w;
             for (int64_t i = 0; i < 9 * plane; ++i) {
               if (std::isnan(v[static_cast<size_t>(i)])) {
-                v[static_cast<size_t>(i)] = std::signbit(v[static_cast<size_t>(i)]) ? -0.0f : 0.0f;
+                v[static_cast<size_t>(i)] =
+                    std::signbit(v[static_cast<size_t>(i)]) ? -0.0f : 0.0f;
               }
             }
-            v[static_cast<size_t>(4 * plane + 7 * w + 3)] = std::numeric_limits<float>::quiet_NaN();
+            v[static_cast<size_t>(4 * plane + 7 * w + 3)] =
+                std::numeric_limits<float>::quiet_NaN();
             ExpectFastPathMatchesGeneric(c, v);
             if (::testing::Test::HasFatalFailure()) return;
             if (k == 5 && sh == 1 && !ceil && w == 20) {
@@ -359,8 +377,9 @@ TEST(SimdPool, AvgPool2dMatchesGenericOnEveryTarget) {
                   c.args.channels_last = cl;
                   // Mostly smooth values; every third case with specials.
                   const int64_t n = NumElements(c.shape);
-                  ExpectFastPathMatchesGeneric(
-                      c, seed % 3 == 0 ? SpecialRandom(n, seed) : PlainRandom(n, seed));
+                  ExpectFastPathMatchesGeneric(c, seed % 3 == 0
+                                                      ? SpecialRandom(n, seed)
+                                                      : PlainRandom(n, seed));
                   ++seed;
                   if (::testing::Test::HasFatalFailure()) return;
                 }
@@ -381,10 +400,11 @@ TEST(SimdPool, AvgPool2dMatchesGenericOnEveryTarget) {
 TEST(SimdPool, AvgPoolStride1WideRowsMatchGeneric) {
   ForEachTarget([] {
     uint32_t seed = 700;
-    const std::vector<std::vector<int64_t>> kernels = {{3, 3}, {2, 4}, {5, 5}, {7, 7}, {8, 8},
-                                                       {9, 9}, {1, 6}};
+    const std::vector<std::vector<int64_t>> kernels = {
+        {3, 3}, {2, 4}, {5, 5}, {7, 7}, {8, 8}, {9, 9}, {1, 6}};
     for (const std::vector<int64_t>& k : kernels) {
-      for (int64_t w : {int64_t{64}, int64_t{65}, int64_t{100}, int64_t{150}, int64_t{1400}}) {
+      for (int64_t w : {int64_t{64}, int64_t{65}, int64_t{100}, int64_t{150},
+                        int64_t{1400}}) {
         for (bool pad : {false, true}) {
           for (bool ceil : {false, true}) {
             Case c;
@@ -396,8 +416,9 @@ TEST(SimdPool, AvgPoolStride1WideRowsMatchGeneric) {
             c.args.ceil_mode = ceil;
             c.args.count_include_pad = seed % 2 == 0;
             const int64_t n = NumElements(c.shape);
-            ExpectFastPathMatchesGeneric(
-                c, seed % 3 == 0 ? SpecialRandom(n, seed) : PlainRandom(n, seed));
+            ExpectFastPathMatchesGeneric(c, seed % 3 == 0
+                                                ? SpecialRandom(n, seed)
+                                                : PlainRandom(n, seed));
             ++seed;
             if (::testing::Test::HasFatalFailure()) return;
           }
@@ -423,7 +444,8 @@ TEST(SimdPool, AvgPoolDivisorOverrideMatchesGeneric) {
           c.args.padding = {1, 1};
           c.args.divisor_override = divisor;
           c.args.channels_last = cl;
-          ExpectFastPathMatchesGeneric(c, SpecialRandom(NumElements(c.shape), 21));
+          ExpectFastPathMatchesGeneric(c,
+                                       SpecialRandom(NumElements(c.shape), 21));
         }
       }
     }
@@ -451,7 +473,8 @@ TEST(SimdPool, AvgPoolQuotientsOfEveryBinadeMatchGeneric) {
     uint32_t seed = 900;
     for (bool cl : {false, true}) {
       for (int64_t k : {1, 3}) {
-        for (int64_t divisor : {0, 1, 3, 6, 9, 255, 65535, 65536, 65537, 1000003}) {
+        for (int64_t divisor :
+             {0, 1, 3, 6, 9, 255, 65535, 65536, 65537, 1000003}) {
           Case c;
           c.op = {PoolKind::kAvg, 2};
           c.shape = Shape(2, cl ? 19 : 3, 11, 37, cl);
@@ -461,7 +484,8 @@ TEST(SimdPool, AvgPoolQuotientsOfEveryBinadeMatchGeneric) {
           c.args.count_include_pad = false;
           if (divisor != 0) c.args.divisor_override = divisor;
           c.args.channels_last = cl;
-          ExpectFastPathMatchesGeneric(c, RandomBitPatterns(NumElements(c.shape), seed++));
+          ExpectFastPathMatchesGeneric(
+              c, RandomBitPatterns(NumElements(c.shape), seed++));
           if (::testing::Test::HasFatalFailure()) return;
         }
       }
@@ -474,7 +498,8 @@ TEST(SimdPool, AvgPool1dMatchesGeneric) {
     for (bool cl : {false, true}) {
       Case c;
       c.op = {PoolKind::kAvg, 1};
-      c.shape = cl ? std::vector<int64_t>{3, 40, 6} : std::vector<int64_t>{3, 6, 40};
+      c.shape =
+          cl ? std::vector<int64_t>{3, 40, 6} : std::vector<int64_t>{3, 6, 40};
       c.args.kernel_size = {4};
       c.args.stride = {1};
       c.args.padding = {2};
@@ -491,8 +516,8 @@ TEST(SimdPool, GlobalAvgPoolMatchesGenericOnEveryTarget) {
       int64_t h, w;
     };
     // 4900 and 65536 positions reach the cascade's second and third levels.
-    for (Size hw : {Size{1, 1}, Size{2, 3}, Size{3, 5}, Size{7, 7}, Size{16, 16},
-                    Size{70, 70}, Size{256, 256}}) {
+    for (Size hw : {Size{1, 1}, Size{2, 3}, Size{3, 5}, Size{7, 7},
+                    Size{16, 16}, Size{70, 70}, Size{256, 256}}) {
       for (bool cl : {false, true}) {
         for (int64_t ch : {1, 3, 8, 33, 70}) {
           if (hw.h * hw.w * ch > 300000) continue;
@@ -529,13 +554,15 @@ TEST(SimdPool, GlobalAvgPoolSixteenPlaneGroupsMatchGeneric) {
           c.shape = {1, planes, 1, size};
           c.args.output_size = {1, 1};
           c.threads = threads;
-          std::vector<float> v = seed % 3 == 0 ? SpecialRandom(planes * size, seed)
-                                               : PlainRandom(planes * size, seed);
+          std::vector<float> v = seed % 3 == 0
+                                     ? SpecialRandom(planes * size, seed)
+                                     : PlainRandom(planes * size, seed);
           ++seed;
           for (int64_t i = 0; i < size; ++i) {
             v[static_cast<size_t>(5 * size + i)] = -0.0f;  // plane 5: all -0
           }
-          v[static_cast<size_t>(9 * size + size - 1)] = std::numeric_limits<float>::quiet_NaN();
+          v[static_cast<size_t>(9 * size + size - 1)] =
+              std::numeric_limits<float>::quiet_NaN();
           ExpectFastPathMatchesGeneric(c, v);
           if (::testing::Test::HasFatalFailure()) return;
         }
@@ -567,10 +594,12 @@ TEST(SimdPool, GlobalAvgPoolShortcutBoundaryAndSignedZerosMatchGeneric) {
       c.args.output_size = {1, 1};
       std::vector<float> v = PlainRandom(NumElements(c.shape), seed++);
       for (int64_t i = 0; i < size; ++i) {
-        v[static_cast<size_t>(i)] = -0.0f;                        // plane 0: all -0
-        v[static_cast<size_t>(size + i)] = i % 2 ? -0.0f : 0.0f;  // plane 1: mixed zeros
+        v[static_cast<size_t>(i)] = -0.0f;  // plane 0: all -0
+        v[static_cast<size_t>(size + i)] =
+            i % 2 ? -0.0f : 0.0f;  // plane 1: mixed zeros
       }
-      v[static_cast<size_t>(2 * size + size / 2)] = std::numeric_limits<float>::quiet_NaN();
+      v[static_cast<size_t>(2 * size + size / 2)] =
+          std::numeric_limits<float>::quiet_NaN();
       ExpectFastPathMatchesGeneric(c, v);
       if (::testing::Test::HasFatalFailure()) return;
     }
@@ -597,10 +626,12 @@ TEST(SimdPool, HalfPrecisionMaxAndAvgMatchGenericOnEveryTarget) {
                 c.args.count_include_pad = (seed & 2) != 0;
                 c.args.channels_last = cl;
                 const int64_t n = NumElements(c.shape);
-                std::vector<float> values = kind == PoolKind::kMax || seed % 3 == 0
-                                                ? SpecialRandom(n, seed)
-                                                : PlainRandom(n, seed);
-                ExpectFastPathMatchesGeneric(c, WithTinyValues(std::move(values), seed));
+                std::vector<float> values =
+                    kind == PoolKind::kMax || seed % 3 == 0
+                        ? SpecialRandom(n, seed)
+                        : PlainRandom(n, seed);
+                ExpectFastPathMatchesGeneric(
+                    c, WithTinyValues(std::move(values), seed));
                 ++seed;
                 if (::testing::Test::HasFatalFailure()) return;
               }
@@ -619,15 +650,16 @@ TEST(SimdPool, RandomConfigurationsMatchGenericOnEveryTarget) {
   ForEachTarget([] {
     std::mt19937 rng(2024);
     auto pick = [&](int64_t lo, int64_t hi) {
-      return lo + static_cast<int64_t>(rng() % static_cast<uint32_t>(hi - lo + 1));
+      return lo +
+             static_cast<int64_t>(rng() % static_cast<uint32_t>(hi - lo + 1));
     };
     for (int i = 0; i < 300; ++i) {
       Case c;
       const bool avg = rng() % 2 == 0;
       const int dims = rng() % 4 == 0 ? 1 : 2;
       c.op = {avg ? PoolKind::kAvg : PoolKind::kMax, dims};
-      const DType dtypes[] = {DType::kFloat32, DType::kFloat32, DType::kBFloat16,
-                              DType::kFloat16};
+      const DType dtypes[] = {DType::kFloat32, DType::kFloat32,
+                              DType::kBFloat16, DType::kFloat16};
       c.dtype = dtypes[rng() % 4];
       c.args.channels_last = rng() % 2 == 0;
       c.threads = static_cast<int>(pick(1, 2));
@@ -637,7 +669,8 @@ TEST(SimdPool, RandomConfigurationsMatchGenericOnEveryTarget) {
       for (int d = 0; d < dims; ++d) {
         const int64_t k = pick(1, 6);
         // Channels-first handles width strides 1 and 2 only.
-        const int64_t s = d == dims - 1 && !c.args.channels_last ? pick(1, 2) : pick(1, 3);
+        const int64_t s =
+            d == dims - 1 && !c.args.channels_last ? pick(1, 2) : pick(1, 3);
         const int64_t p = pick(0, k / 2);
         c.args.kernel_size.push_back(k);
         c.args.stride.push_back(s);
@@ -647,7 +680,8 @@ TEST(SimdPool, RandomConfigurationsMatchGenericOnEveryTarget) {
       c.args.ceil_mode = rng() % 2 == 0;
       if (avg) {
         c.args.count_include_pad = rng() % 2 == 0;
-        if (dims == 2 && rng() % 5 == 0) c.args.divisor_override = pick(-5, 9) | 1;
+        if (dims == 2 && rng() % 5 == 0)
+          c.args.divisor_override = pick(-5, 9) | 1;
       }
       if (rng() % 3 != 0) c.shape.push_back(pick(1, 3));  // batch
       if (!c.args.channels_last) c.shape.push_back(ch);
@@ -656,7 +690,9 @@ TEST(SimdPool, RandomConfigurationsMatchGenericOnEveryTarget) {
       const int64_t n = NumElements(c.shape);
       const uint32_t seed = rng();
       ExpectFastPathMatchesGeneric(
-          c, WithTinyValues(avg && seed % 2 ? PlainRandom(n, seed) : SpecialRandom(n, seed), seed));
+          c, WithTinyValues(avg && seed % 2 ? PlainRandom(n, seed)
+                                            : SpecialRandom(n, seed),
+                            seed));
       if (::testing::Test::HasFatalFailure()) return;
     }
   });
@@ -706,11 +742,13 @@ TEST(SimdPool, DeclinesWhatItDoesNotHandle) {
     a.stride = {3};
     const PoolPlan plan = plan_for(a);
     const MutableTensorView ov{DType::kFloat32, plan.output_shape, out.data()};
-    EXPECT_FALSE(simd::TryMaxPool(plan, in, ov, nullptr, {}));  // channels-first stride 3
+    EXPECT_FALSE(simd::TryMaxPool(plan, in, ov, nullptr,
+                                  {}));  // channels-first stride 3
   }
   {
     std::vector<double> d64(128, 1.0);
-    const PoolPlan plan = *PlanPool({PoolKind::kMax, 2}, DType::kFloat64, shape, base);
+    const PoolPlan plan =
+        *PlanPool({PoolKind::kMax, 2}, DType::kFloat64, shape, base);
     const TensorView in64{DType::kFloat64, shape, d64.data()};
     std::vector<double> o64(128);
     const MutableTensorView ov{DType::kFloat64, plan.output_shape, o64.data()};

@@ -1,4 +1,6 @@
 // Tests of core/dtype.h, core/tensor.h and core/npy.h.
+#include "core/tensor.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -11,7 +13,6 @@
 #include "absl/strings/str_cat.h"
 #include "core/dtype.h"
 #include "core/npy.h"
-#include "core/tensor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -64,26 +65,37 @@ TEST(DType, FloatingPointClassification) {
 // int32 int64 bool).
 TEST(DType, PromoteTypesMatchesTorchTable) {
   constexpr DType kFloat32 = DType::kFloat32, kFloat64 = DType::kFloat64,
-                   kBFloat16 = DType::kBFloat16, kFloat16 = DType::kFloat16,
-                   kInt8 = DType::kInt8, kUInt8 = DType::kUInt8, kInt16 = DType::kInt16,
-                   kInt32 = DType::kInt32, kInt64 = DType::kInt64, kBool = DType::kBool;
+                  kBFloat16 = DType::kBFloat16, kFloat16 = DType::kFloat16,
+                  kInt8 = DType::kInt8, kUInt8 = DType::kUInt8,
+                  kInt16 = DType::kInt16, kInt32 = DType::kInt32,
+                  kInt64 = DType::kInt64, kBool = DType::kBool;
   const DType kTorch[10][10] = {
-      {kFloat32, kFloat64, kFloat32, kFloat32, kFloat32, kFloat32, kFloat32, kFloat32, kFloat32, kFloat32},
-      {kFloat64, kFloat64, kFloat64, kFloat64, kFloat64, kFloat64, kFloat64, kFloat64, kFloat64, kFloat64},
-      {kFloat32, kFloat64, kBFloat16, kFloat32, kBFloat16, kBFloat16, kBFloat16, kBFloat16, kBFloat16, kBFloat16},
-      {kFloat32, kFloat64, kFloat32, kFloat16, kFloat16, kFloat16, kFloat16, kFloat16, kFloat16, kFloat16},
-      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt8, kInt16, kInt16, kInt32, kInt64, kInt8},
-      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt16, kUInt8, kInt16, kInt32, kInt64, kUInt8},
-      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt16, kInt16, kInt16, kInt32, kInt64, kInt16},
-      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt32, kInt32, kInt32, kInt32, kInt64, kInt32},
-      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt64, kInt64, kInt64, kInt64, kInt64, kInt64},
-      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt8, kUInt8, kInt16, kInt32, kInt64, kBool},
+      {kFloat32, kFloat64, kFloat32, kFloat32, kFloat32, kFloat32, kFloat32,
+       kFloat32, kFloat32, kFloat32},
+      {kFloat64, kFloat64, kFloat64, kFloat64, kFloat64, kFloat64, kFloat64,
+       kFloat64, kFloat64, kFloat64},
+      {kFloat32, kFloat64, kBFloat16, kFloat32, kBFloat16, kBFloat16, kBFloat16,
+       kBFloat16, kBFloat16, kBFloat16},
+      {kFloat32, kFloat64, kFloat32, kFloat16, kFloat16, kFloat16, kFloat16,
+       kFloat16, kFloat16, kFloat16},
+      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt8, kInt16, kInt16, kInt32,
+       kInt64, kInt8},
+      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt16, kUInt8, kInt16, kInt32,
+       kInt64, kUInt8},
+      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt16, kInt16, kInt16, kInt32,
+       kInt64, kInt16},
+      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt32, kInt32, kInt32, kInt32,
+       kInt64, kInt32},
+      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt64, kInt64, kInt64, kInt64,
+       kInt64, kInt64},
+      {kFloat32, kFloat64, kBFloat16, kFloat16, kInt8, kUInt8, kInt16, kInt32,
+       kInt64, kBool},
   };
   for (int i = 0; i < 10; ++i) {
     for (int j = 0; j < 10; ++j) {
       EXPECT_EQ(PromoteTypes(kAllDTypes[i], kAllDTypes[j]), kTorch[i][j])
-          << DTypeName(kAllDTypes[i]) << " with " << DTypeName(kAllDTypes[j]) << " gave "
-          << DTypeName(PromoteTypes(kAllDTypes[i], kAllDTypes[j]));
+          << DTypeName(kAllDTypes[i]) << " with " << DTypeName(kAllDTypes[j])
+          << " gave " << DTypeName(PromoteTypes(kAllDTypes[i], kAllDTypes[j]));
     }
   }
 }
@@ -92,16 +104,19 @@ TEST(DType, PromoteTypesMatchesTorchTable) {
 
 TEST(CheckedNumel, MultipliesDimensions) {
   const std::vector<int64_t> shape = {2, 3, 4};
-  absl::StatusOr<int64_t> n = CheckedNumel(shape, DType::kFloat32, kDefaultMaxElements, "x");
+  absl::StatusOr<int64_t> n =
+      CheckedNumel(shape, DType::kFloat32, kDefaultMaxElements, "x");
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 24);
   const std::vector<int64_t> scalar = {};
-  EXPECT_EQ(*CheckedNumel(scalar, DType::kFloat32, kDefaultMaxElements, "x"), 1);
+  EXPECT_EQ(*CheckedNumel(scalar, DType::kFloat32, kDefaultMaxElements, "x"),
+            1);
 }
 
 TEST(CheckedNumel, RejectsNegativeDimensionNamingIt) {
   const std::vector<int64_t> shape = {2, -3};
-  absl::StatusOr<int64_t> n = CheckedNumel(shape, DType::kFloat32, kDefaultMaxElements, "input");
+  absl::StatusOr<int64_t> n =
+      CheckedNumel(shape, DType::kFloat32, kDefaultMaxElements, "input");
   ASSERT_EQ(n.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(n.status().message(), HasSubstr("input.shape[1]"));
   EXPECT_THAT(n.status().message(), HasSubstr("-3"));
@@ -110,8 +125,8 @@ TEST(CheckedNumel, RejectsNegativeDimensionNamingIt) {
 TEST(CheckedNumel, RejectsElementCountOverflowingInt64) {
   const int64_t big = int64_t{1} << 40;
   const std::vector<int64_t> shape = {big, big};
-  absl::StatusOr<int64_t> n =
-      CheckedNumel(shape, DType::kFloat32, std::numeric_limits<int64_t>::max(), "input");
+  absl::StatusOr<int64_t> n = CheckedNumel(
+      shape, DType::kFloat32, std::numeric_limits<int64_t>::max(), "input");
   ASSERT_EQ(n.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(n.status().message(), HasSubstr("overflows"));
 }
@@ -119,8 +134,8 @@ TEST(CheckedNumel, RejectsElementCountOverflowingInt64) {
 TEST(CheckedNumel, RejectsByteSizeOverflowEvenWhenCountFits) {
   // 2^61 elements fit int64, but 2^61 * 8 bytes do not.
   const std::vector<int64_t> shape = {int64_t{1} << 61};
-  absl::StatusOr<int64_t> n =
-      CheckedNumel(shape, DType::kFloat64, std::numeric_limits<int64_t>::max(), "input");
+  absl::StatusOr<int64_t> n = CheckedNumel(
+      shape, DType::kFloat64, std::numeric_limits<int64_t>::max(), "input");
   EXPECT_EQ(n.status().code(), absl::StatusCode::kResourceExhausted);
 }
 
@@ -147,7 +162,8 @@ TEST(CheckedNumel, RejectsProductOverflowingBeforeItsZeroDimension) {
   const std::vector<int64_t> shape = {int64_t{1} << 62, 4, 0};
   absl::StatusOr<int64_t> n = CheckedNumel(shape, DType::kFloat32, 1, "input");
   EXPECT_EQ(n.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(n.status().message(), HasSubstr("input shape [4611686018427387904, 4, 0]"));
+  EXPECT_THAT(n.status().message(),
+              HasSubstr("input shape [4611686018427387904, 4, 0]"));
 }
 
 TEST(NumElements, IsZeroWithoutMultiplyingWhenAnyDimensionIsZero) {
@@ -185,7 +201,8 @@ TEST(Tensor, EmptyRefusesShapeOverLimit) {
 TEST(Tensor, FromBytesCopiesExactSize) {
   const float values[] = {1.5f, -2.0f};
   absl::StatusOr<Tensor> t = Tensor::FromBytes(
-      DType::kFloat32, {2}, absl::string_view(reinterpret_cast<const char*>(values), 8));
+      DType::kFloat32, {2},
+      absl::string_view(reinterpret_cast<const char*>(values), 8));
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->data_as<float>()[0], 1.5f);
   EXPECT_EQ(t->data_as<float>()[1], -2.0f);
@@ -197,7 +214,9 @@ TEST(Tensor, FromBytesRejectsSizeMismatchNamingBothSizes) {
   ASSERT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(t.status().message(), HasSubstr("7 bytes"));
   EXPECT_THAT(t.status().message(), HasSubstr("needs 8"));
-  EXPECT_EQ(Tensor::FromBytes(DType::kFloat32, {2}, std::string(9, '\0')).status().code(),
+  EXPECT_EQ(Tensor::FromBytes(DType::kFloat32, {2}, std::string(9, '\0'))
+                .status()
+                .code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -210,11 +229,13 @@ TEST(Tensor, CopiesShareStorage) {
 
 // ------------------------------------------------------------------ npy ----
 
-// The bytes numpy 1.24 writes for np.save(f, np.arange(6, dtype='<f4').reshape(2, 3)):
-// the dict, padded with spaces (21 - len("2") growth spaces, then alignment)
-// to a 128-byte header ending in '\n'.
+// The bytes numpy 1.24 writes for
+//   np.save(f, np.arange(6, dtype='<f4').reshape(2, 3)):
+// the dict, padded with spaces (21 - len("2") growth spaces, then
+// alignment) to a 128-byte header ending in '\n'.
 std::string NumpyArange6F32() {
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+  std::string header =
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
   header.resize(117, ' ');
   header += '\n';
   std::string out("\x93NUMPY\x01\x00\x76\x00", 10);
@@ -251,7 +272,8 @@ TEST(Npy, HeaderIsPaddedTo64BytesForEveryRank) {
     Tensor t = *Tensor::Empty(DType::kInt16, shape);
     std::string bytes = *SerializeNpy(t);
     ASSERT_EQ(bytes[6], '\x01') << rank;
-    const size_t hlen = static_cast<uint8_t>(bytes[8]) | (static_cast<uint8_t>(bytes[9]) << 8);
+    const size_t hlen =
+        static_cast<uint8_t>(bytes[8]) | (static_cast<uint8_t>(bytes[9]) << 8);
     EXPECT_EQ((10 + hlen) % 64, 0u) << rank;
     EXPECT_EQ(bytes[10 + hlen - 1], '\n') << rank;
     EXPECT_EQ(bytes.size(), 10 + hlen + t.nbytes()) << rank;
@@ -267,7 +289,8 @@ TEST(Npy, RoundTripsEveryNumpyDtype) {
     Tensor t = *Tensor::Empty(d, {3, 1, 4});
     for (size_t i = 0; i < t.nbytes(); ++i) {
       // Bool bytes must stay 0/1; other types get an arbitrary pattern.
-      t.data_as<uint8_t>()[i] = d == DType::kBool ? (i % 3 == 0) : static_cast<uint8_t>(i * 37 + 11);
+      t.data_as<uint8_t>()[i] =
+          d == DType::kBool ? (i % 3 == 0) : static_cast<uint8_t>(i * 37 + 11);
     }
     absl::StatusOr<std::string> bytes = SerializeNpy(t);
     ASSERT_TRUE(bytes.ok()) << DTypeName(d) << ": " << bytes.status();
@@ -299,7 +322,8 @@ TEST(Npy, WritesVersion2WhenHeaderExceeds65535Bytes) {
   ASSERT_EQ(bytes[6], '\x02');
   ASSERT_EQ(bytes[7], '\x00');
   size_t hlen = 0;
-  for (int i = 0; i < 4; ++i) hlen |= static_cast<size_t>(static_cast<uint8_t>(bytes[8 + i])) << (8 * i);
+  for (int i = 0; i < 4; ++i)
+    hlen |= static_cast<size_t>(static_cast<uint8_t>(bytes[8 + i])) << (8 * i);
   EXPECT_GT(hlen, 65535u);
   EXPECT_EQ((12 + hlen) % 64, 0u);
   absl::StatusOr<Tensor> back = ParseNpy(bytes);
@@ -314,8 +338,10 @@ TEST(Npy, RefusesBFloat16OnWrite) {
   EXPECT_THAT(bytes.status().message(), HasSubstr("bfloat16"));
 }
 
-// Builds a version-`major` .npy file around `dict` (padded like NumPy) and `data`.
-std::string MakeNpy(const std::string& dict, const std::string& data, int major = 1) {
+// Builds a version-`major` .npy file around `dict` (padded like NumPy) and
+// `data`.
+std::string MakeNpy(const std::string& dict, const std::string& data,
+                    int major = 1) {
   const size_t len_bytes = major == 1 ? 2 : 4;
   std::string header = dict;
   while ((6 + 2 + len_bytes + header.size() + 1) % 64 != 0) header += ' ';
@@ -323,15 +349,17 @@ std::string MakeNpy(const std::string& dict, const std::string& data, int major 
   std::string out("\x93NUMPY", 6);
   out += static_cast<char>(major);
   out += '\0';
-  for (size_t i = 0; i < len_bytes; ++i) out += static_cast<char>((header.size() >> (8 * i)) & 0xff);
+  for (size_t i = 0; i < len_bytes; ++i)
+    out += static_cast<char>((header.size() >> (8 * i)) & 0xff);
   return out + header + data;
 }
 
 TEST(Npy, ParsesVersions2And3AndDoubleQuotes) {
   const std::string data("\x01\x00\x02\x00", 4);
   for (int major : {2, 3}) {
-    absl::StatusOr<Tensor> t =
-        ParseNpy(MakeNpy("{\"descr\":\"<i2\",\"fortran_order\":False,\"shape\":(2,)}", data, major));
+    absl::StatusOr<Tensor> t = ParseNpy(
+        MakeNpy("{\"descr\":\"<i2\",\"fortran_order\":False,\"shape\":(2,)}",
+                data, major));
     ASSERT_TRUE(t.ok()) << t.status();
     EXPECT_EQ(t->dtype(), DType::kInt16);
     EXPECT_EQ(t->data_as<int16_t>()[1], 2);
@@ -339,8 +367,8 @@ TEST(Npy, ParsesVersions2And3AndDoubleQuotes) {
 }
 
 TEST(Npy, AcceptsKeysInAnyOrderAndByteOrderFreeDescr) {
-  absl::StatusOr<Tensor> t = ParseNpy(
-      MakeNpy("{'shape': (3,), 'fortran_order': False, 'descr': '|u1'}", "abc"));
+  absl::StatusOr<Tensor> t = ParseNpy(MakeNpy(
+      "{'shape': (3,), 'fortran_order': False, 'descr': '|u1'}", "abc"));
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->dtype(), DType::kUInt8);
   EXPECT_EQ(t->data_as<uint8_t>()[2], 'c');
@@ -357,39 +385,60 @@ std::vector<BadNpy> BadNpyFiles() {
   return {
       {"bad magic", "\x93NUMPZ\x01\x00\x00\x00", "bad magic"},
       {"empty", "", "bad magic"},
-      {"version 4", std::string("\x93NUMPY\x04\x00\x00\x00", 10), "version 4.0"},
-      {"big endian", MakeNpy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", four),
+      {"version 4", std::string("\x93NUMPY\x04\x00\x00\x00", 10),
+       "version 4.0"},
+      {"big endian",
+       MakeNpy("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }",
+               four),
        "big-endian"},
-      {"fortran", MakeNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }",
-                          std::string(16, '\0')),
+      {"fortran",
+       MakeNpy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }",
+               std::string(16, '\0')),
        "Fortran"},
-      {"object", MakeNpy("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }",
-                         std::string(8, '\0')),
+      {"object",
+       MakeNpy("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }",
+               std::string(8, '\0')),
        "object"},
-      {"complex", MakeNpy("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }",
-                          std::string(8, '\0')),
+      {"complex",
+       MakeNpy("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }",
+               std::string(8, '\0')),
        "'<c8'"},
-      {"unsigned 32", MakeNpy("{'descr': '<u4', 'fortran_order': False, 'shape': (1,), }", four),
+      {"unsigned 32",
+       MakeNpy("{'descr': '<u4', 'fortran_order': False, 'shape': (1,), }",
+               four),
        "'<u4'"},
-      {"structured", MakeNpy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }",
-                             four),
+      {"structured",
+       MakeNpy(
+           "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }",
+           four),
        "structured"},
-      {"truncated data", MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", four),
+      {"truncated data",
+       MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+               four),
        "truncated data"},
       {"oversized data",
-       MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", four + "x"),
+       MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
+               four + "x"),
        "oversized data"},
       {"truncated header",
-       MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", "").substr(0, 40),
+       MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", "")
+           .substr(0, 40),
        "truncated header"},
-      {"missing shape", MakeNpy("{'descr': '<f4', 'fortran_order': False, }", four), "'shape'"},
-      {"negative dim", MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", ""),
+      {"missing shape",
+       MakeNpy("{'descr': '<f4', 'fortran_order': False, }", four), "'shape'"},
+      {"negative dim",
+       MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }",
+               ""),
        "shape"},
       {"not a dict", MakeNpy("descr", four), "malformed header"},
-      {"bool byte 2", MakeNpy("{'descr': '|b1', 'fortran_order': False, 'shape': (1,), }", "\x02"),
+      {"bool byte 2",
+       MakeNpy("{'descr': '|b1', 'fortran_order': False, 'shape': (1,), }",
+               "\x02"),
        "bool"},
       {"unknown key",
-       MakeNpy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", four),
+       MakeNpy(
+           "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}",
+           four),
        "'x'"},
   };
 }
@@ -397,17 +446,23 @@ std::vector<BadNpy> BadNpyFiles() {
 TEST(Npy, RefusesInvalidFilesWithMessagesNamingTheProblem) {
   for (const BadNpy& bad : BadNpyFiles()) {
     absl::StatusOr<Tensor> t = ParseNpy(bad.bytes);
-    ASSERT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << bad.name << ": " << t.status();
+    ASSERT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument)
+        << bad.name << ": " << t.status();
     EXPECT_THAT(t.status().message(), HasSubstr(bad.message)) << bad.name;
   }
 }
 
 TEST(Npy, RefusesShapeOverTheElementLimit) {
-  absl::StatusOr<Tensor> t = ParseNpy(
-      MakeNpy("{'descr': '<f8', 'fortran_order': False, 'shape': (1000000, 1000000), }", ""), 1000);
+  absl::StatusOr<Tensor> t =
+      ParseNpy(MakeNpy("{'descr': '<f8', 'fortran_order': False, 'shape': "
+                       "(1000000, 1000000), }",
+                       ""),
+               1000);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kResourceExhausted);
-  absl::StatusOr<Tensor> huge = ParseNpy(MakeNpy(
-      "{'descr': '<f8', 'fortran_order': False, 'shape': (99999999999999999999999,), }", ""));
+  absl::StatusOr<Tensor> huge =
+      ParseNpy(MakeNpy("{'descr': '<f8', 'fortran_order': False, 'shape': "
+                       "(99999999999999999999999,), }",
+                       ""));
   EXPECT_EQ(huge.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -419,16 +474,19 @@ TEST(Npy, CorruptedFilesFailCleanly) {
   files.push_back(NumpyArange6F32());
   files.push_back(*SerializeNpy(*Tensor::Zeros(DType::kBool, {2, 2})));
   files.push_back(*SerializeNpy(*Tensor::Zeros(DType::kInt64, {3})));
-  files.push_back(MakeNpy("{'descr': '<i2', 'fortran_order': False, 'shape': (2,)}",
-                          std::string(4, '\1'), 2));
+  files.push_back(
+      MakeNpy("{'descr': '<i2', 'fortran_order': False, 'shape': (2,)}",
+              std::string(4, '\1'), 2));
   int parsed = 0;
   for (const std::string& good : files) {
     for (size_t len = 0; len < good.size(); ++len) {
       absl::StatusOr<Tensor> t = ParseNpy(good.substr(0, len));
       ASSERT_FALSE(t.ok()) << "truncated to " << len;
-      EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument) << t.status();
+      EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument)
+          << t.status();
     }
-    const unsigned char kBytes[] = {0x00, 0x01, 0x7f, 0x80, 0xff, '(', ')', ',', '\'', '9', ' '};
+    const unsigned char kBytes[] = {0x00, 0x01, 0x7f, 0x80, 0xff, '(',
+                                    ')',  ',',  '\'', '9',  ' '};
     for (size_t pos = 0; pos < good.size(); ++pos) {
       for (unsigned char b : kBytes) {
         std::string bad = good;
@@ -451,7 +509,8 @@ TEST(Npy, CorruptedFilesFailCleanly) {
 TEST(Npy, AcceptsFortranOrderWhenLayoutIsTheSame) {
   // np.save never writes this, but a 1-d array is identical in both orders.
   absl::StatusOr<Tensor> t = ParseNpy(
-      MakeNpy("{'descr': '<i4', 'fortran_order': True, 'shape': (1, 2), }", std::string(8, '\0')));
+      MakeNpy("{'descr': '<i4', 'fortran_order': True, 'shape': (1, 2), }",
+              std::string(8, '\0')));
   EXPECT_TRUE(t.ok()) << t.status();
 }
 
@@ -463,7 +522,8 @@ TEST(Npy, FileRoundTripAndMissingFile) {
   absl::StatusOr<Tensor> back = ReadNpyFile(path);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->bytes(), t.bytes());
-  EXPECT_EQ(ReadNpyFile(path + ".missing").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ReadNpyFile(path + ".missing").status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 // Cross-checks against the real NumPy when Debian's python3-numpy is present
@@ -519,7 +579,8 @@ for k in cases:
   }
   const std::string run = "/usr/bin/python3 " + script + " " + dir;
   ASSERT_EQ(std::system(run.c_str()), 0);
-  const char* names[] = {"f4", "f8", "f2", "i1", "u1", "i2", "i4", "i8", "b1", "scalar", "empty", "bigdim"};
+  const char* names[] = {"f4", "f8", "f2", "i1",     "u1",    "i2",
+                         "i4", "i8", "b1", "scalar", "empty", "bigdim"};
   for (const char* name : names) {
     const std::string path = absl::StrCat(dir, "/", name, ".npy");
     absl::StatusOr<Tensor> t = ReadNpyFile(path);
@@ -528,7 +589,8 @@ for k in cases:
     absl::StatusOr<std::string> bytes = SerializeNpy(*t);
     ASSERT_TRUE(bytes.ok()) << name;
     EXPECT_EQ(*bytes, ReadFile(path)) << name;
-    ASSERT_TRUE(WriteNpyFile(absl::StrCat(dir, "/", name, ".poolcat.npy"), *t).ok());
+    ASSERT_TRUE(
+        WriteNpyFile(absl::StrCat(dir, "/", name, ".poolcat.npy"), *t).ok());
   }
   // numpy.load reads every file we wrote and finds the same array.
   EXPECT_EQ(std::system(run.c_str()), 0);

@@ -19,9 +19,10 @@
 namespace poolcat::fuzz {
 namespace {
 
-constexpr DType kDTypes[] = {DType::kFloat32, DType::kFloat64, DType::kBFloat16, DType::kFloat16,
-                             DType::kInt8,    DType::kUInt8,   DType::kInt16,    DType::kInt32,
-                             DType::kInt64,   DType::kBool};
+constexpr DType kDTypes[] = {DType::kFloat32, DType::kFloat64, DType::kBFloat16,
+                             DType::kFloat16, DType::kInt8,    DType::kUInt8,
+                             DType::kInt16,   DType::kInt32,   DType::kInt64,
+                             DType::kBool};
 
 void Run(FuzzInput& in) {
   const int count = static_cast<int>(in.Int(0, 5));
@@ -39,7 +40,8 @@ void Run(FuzzInput& in) {
     if (variant == 0) {
       shape = {0};  // legacy empty tensor, skipped by torch.cat
     } else if (variant == 1 && rank > 0) {
-      shape[static_cast<size_t>(in.Int(0, rank - 1))] = in.Int(0, 5);  // maybe a mismatch
+      shape[static_cast<size_t>(in.Int(0, rank - 1))] =
+          in.Int(0, 5);  // maybe a mismatch
     } else if (variant == 2) {
       shape.push_back(in.Int(0, 3));  // rank mismatch
     } else if (rank > 0 && dim >= -rank && dim < rank) {
@@ -65,18 +67,21 @@ void Run(FuzzInput& in) {
   exec.num_threads = 1;
   absl::StatusOr<Tensor> got = Cat(inputs, dim, exec);
   FUZZ_CHECK(want.ok() == got.ok(),
-             absl::StrCat(want.ok() ? "core refused a cat the reference does: "
-                                    : "core did a cat the reference refuses: ",
-                          want.ok() ? got.status().ToString() : want.status().ToString(), "\n  ",
-                          what));
+             absl::StrCat(
+                 want.ok() ? "core refused a cat the reference does: "
+                           : "core did a cat the reference refuses: ",
+                 want.ok() ? got.status().ToString() : want.status().ToString(),
+                 "\n  ", what));
   if (!got.ok()) {
     FUZZ_CHECK(got.status().code() == absl::StatusCode::kInvalidArgument ||
                    got.status().code() == absl::StatusCode::kOutOfRange,
-               absl::StrCat("unexpected refusal ", got.status().ToString(), "\n  ", what));
+               absl::StrCat("unexpected refusal ", got.status().ToString(),
+                            "\n  ", what));
     return;
   }
   const std::optional<std::string> diff = reference::RefCompare(*want, *got);
-  FUZZ_CHECK(!diff.has_value(), absl::StrCat("output ", diff.value_or(""), "\n  ", what));
+  FUZZ_CHECK(!diff.has_value(),
+             absl::StrCat("output ", diff.value_or(""), "\n  ", what));
 }
 
 }  // namespace

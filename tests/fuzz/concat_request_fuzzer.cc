@@ -41,24 +41,29 @@ void CheckConcatRequest(const poolcat::v1::ConcatRequest& request) {
   server::Limits limits;
   limits.max_elements = kFuzzMaxElements;
   limits.max_response_bytes = kFuzzMaxResponseBytes;
-  const std::string what =
-      absl::StrCat("ConcatRequest{", request.ShortDebugString().substr(0, 400), "}");
+  const std::string what = absl::StrCat(
+      "ConcatRequest{", request.ShortDebugString().substr(0, 400), "}");
 
-  absl::StatusOr<server::PreparedConcat> prepared = server::PrepareConcat(request, limits);
+  absl::StatusOr<server::PreparedConcat> prepared =
+      server::PrepareConcat(request, limits);
   absl::StatusOr<std::vector<TensorView>> inputs =
       server::ConcatInputsFromProto(request, kFuzzMaxElements);
   if (!prepared.ok()) {
     CheckRefusal(prepared.status(), what);
-    if (inputs.ok() && prepared.status().code() != absl::StatusCode::kResourceExhausted &&
+    if (inputs.ok() &&
+        prepared.status().code() != absl::StatusCode::kResourceExhausted &&
         ReferenceCovers(*inputs)) {
-      absl::StatusOr<Tensor> want = reference::RefCat(TensorsFrom(*inputs), request.dim());
-      FUZZ_CHECK(!want.ok(), absl::StrCat(what, ": server refused (", prepared.status().ToString(),
+      absl::StatusOr<Tensor> want =
+          reference::RefCat(TensorsFrom(*inputs), request.dim());
+      FUZZ_CHECK(!want.ok(), absl::StrCat(what, ": server refused (",
+                                          prepared.status().ToString(),
                                           ") what the reference concatenates"));
     }
     return;
   }
-  FUZZ_CHECK(inputs.ok(), absl::StrCat(what, ": prepared, but conversion refuses: ",
-                                       inputs.status().ToString()));
+  FUZZ_CHECK(inputs.ok(),
+             absl::StrCat(what, ": prepared, but conversion refuses: ",
+                          inputs.status().ToString()));
   poolcat::v1::ConcatResponse response;
   ExecOptions exec;
   exec.max_elements = kFuzzMaxElements;
@@ -70,11 +75,15 @@ void CheckConcatRequest(const poolcat::v1::ConcatRequest& request) {
   }
   const Tensor got = TensorFromResponse(response.output(), "output");
   if (!ReferenceCovers(*inputs)) return;
-  absl::StatusOr<Tensor> want = reference::RefCat(TensorsFrom(*inputs), request.dim());
-  FUZZ_CHECK(want.ok(), absl::StrCat(what, ": server concatenated what the reference refuses: ",
-                                     want.status().ToString()));
+  absl::StatusOr<Tensor> want =
+      reference::RefCat(TensorsFrom(*inputs), request.dim());
+  FUZZ_CHECK(
+      want.ok(),
+      absl::StrCat(what, ": server concatenated what the reference refuses: ",
+                   want.status().ToString()));
   const std::optional<std::string> diff = reference::RefCompare(*want, got);
-  FUZZ_CHECK(!diff.has_value(), absl::StrCat(what, ": output ", diff.value_or("")));
+  FUZZ_CHECK(!diff.has_value(),
+             absl::StrCat(what, ": output ", diff.value_or("")));
 }
 
 }  // namespace
@@ -84,7 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const bool quiet = poolcat::fuzz::SilenceProtobufLogs();
   (void)quiet;
   poolcat::v1::ConcatRequest request;
-  if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;  // gRPC refuses these.
+  if (!request.ParseFromArray(data, static_cast<int>(size)))
+    return 0;  // gRPC refuses these.
   poolcat::fuzz::CheckConcatRequest(request);
   return 0;
 }

@@ -52,8 +52,10 @@ inline void FillPayload(const FuzzInput& in, void* out, size_t size) {
   for (size_t i = 0; i < size; ++i) dst[i] = in.rest()[i % in.rest_size()];
 }
 
-[[noreturn]] inline void FuzzFailure(const char* file, int line, const std::string& what) {
-  std::fprintf(stderr, "%s:%d: fuzz check failed: %s\n", file, line, what.c_str());
+[[noreturn]] inline void FuzzFailure(const char* file, int line,
+                                     const std::string& what) {
+  std::fprintf(stderr, "%s:%d: fuzz check failed: %s\n", file, line,
+               what.c_str());
   std::abort();
 }
 

@@ -33,9 +33,10 @@ namespace {
 constexpr PoolKind kKind = PoolKind::POOLCAT_FUZZ_KIND;
 constexpr int64_t kMaxInputElements = 2048;
 
-constexpr DType kDTypes[] = {DType::kFloat32, DType::kFloat32, DType::kFloat64, DType::kBFloat16,
-                             DType::kFloat16, DType::kInt8,    DType::kUInt8,   DType::kInt16,
-                             DType::kInt32,   DType::kInt64,   DType::kBool};
+constexpr DType kDTypes[] = {DType::kFloat32,  DType::kFloat32, DType::kFloat64,
+                             DType::kBFloat16, DType::kFloat16, DType::kInt8,
+                             DType::kUInt8,    DType::kInt16,   DType::kInt32,
+                             DType::kInt64,    DType::kBool};
 
 // A list argument: one value for every dim, or one per dim (PyTorch takes
 // both), or occasionally the wrong length.
@@ -49,12 +50,16 @@ std::vector<int64_t> ListArg(FuzzInput& in, int sd, int64_t lo, int64_t hi) {
 
 std::string Describe(PoolOp op, const Tensor& t, const PoolArgs& a) {
   return absl::StrCat(
-      "op=", PoolOpName(op), " dtype=", DTypeName(t.dtype()), " shape=", ShapeToString(t.shape()),
-      " kernel_size=", absl::StrJoin(a.kernel_size, ","), " stride=", absl::StrJoin(a.stride, ","),
-      " padding=", absl::StrJoin(a.padding, ","), " dilation=", absl::StrJoin(a.dilation, ","),
-      " ceil_mode=", a.ceil_mode, " count_include_pad=", a.count_include_pad,
-      " divisor_override=", a.divisor_override ? absl::StrCat(*a.divisor_override) : "none",
-      " norm_type=", a.norm_type, " output_size=", absl::StrJoin(a.output_size, ","),
+      "op=", PoolOpName(op), " dtype=", DTypeName(t.dtype()),
+      " shape=", ShapeToString(t.shape()),
+      " kernel_size=", absl::StrJoin(a.kernel_size, ","),
+      " stride=", absl::StrJoin(a.stride, ","),
+      " padding=", absl::StrJoin(a.padding, ","),
+      " dilation=", absl::StrJoin(a.dilation, ","), " ceil_mode=", a.ceil_mode,
+      " count_include_pad=", a.count_include_pad, " divisor_override=",
+      a.divisor_override ? absl::StrCat(*a.divisor_override) : "none",
+      " norm_type=", a.norm_type,
+      " output_size=", absl::StrJoin(a.output_size, ","),
       " indices=", a.return_indices, " channels_last=", a.channels_last);
 }
 
@@ -74,9 +79,10 @@ bool SumMayOverflow(const Tensor& t) {
   // float16 means accumulate in float16 in torch 1.13 (a float16 mean of
   // 96 values of -1509 is -inf there, as in core); the others in float or
   // double.
-  const long double limit = t.dtype() == DType::kFloat64   ? std::numeric_limits<double>::max()
-                            : t.dtype() == DType::kFloat16 ? 65504.0L
-                                                           : std::numeric_limits<float>::max();
+  const long double limit =
+      t.dtype() == DType::kFloat64   ? std::numeric_limits<double>::max()
+      : t.dtype() == DType::kFloat16 ? 65504.0L
+                                     : std::numeric_limits<float>::max();
   return total > limit;
 }
 
@@ -90,7 +96,8 @@ void Run(FuzzInput& in) {
   const bool batched = in.Int(0, 3) != 0;
   // Occasionally a rank one off, which both must refuse.
   const int rank_error = in.Int(0, 15) == 0 ? (in.Bool() ? 1 : -1) : 0;
-  std::vector<int64_t> spatial(static_cast<size_t>(std::max(0, sd + rank_error)));
+  std::vector<int64_t> spatial(
+      static_cast<size_t>(std::max(0, sd + rank_error)));
   for (int64_t& s : spatial) s = in.Int(0, 11) == 0 ? 0 : in.Int(1, 12);
   const int64_t n = in.Int(0, 9) == 0 ? 0 : in.Int(1, 3);
   const int64_t c = in.Int(0, 15) == 0 ? 0 : in.Int(1, 9);
@@ -105,12 +112,23 @@ void Run(FuzzInput& in) {
     if (kKind == PoolKind::kMax) a.dilation = ListArg(in, sd, 0, 3);
     a.ceil_mode = in.Bool();
     a.count_include_pad = in.Bool();
-    if (kKind == PoolKind::kAvg && in.Int(0, 3) == 0) a.divisor_override = in.Int(-3, 5);
+    if (kKind == PoolKind::kAvg && in.Int(0, 3) == 0)
+      a.divisor_override = in.Int(-3, 5);
     if (kKind == PoolKind::kLp) {
-      const double kNorms[] = {1.0, 2.0, 3.0, 0.5, 1.5, 4.0, -1.0, -0.5, 0.0,
+      const double kNorms[] = {1.0,
+                               2.0,
+                               3.0,
+                               0.5,
+                               1.5,
+                               4.0,
+                               -1.0,
+                               -0.5,
+                               0.0,
                                std::numeric_limits<double>::infinity(),
                                -std::numeric_limits<double>::infinity(),
-                               std::numeric_limits<double>::quiet_NaN(), 1e308, 1e-30};
+                               std::numeric_limits<double>::quiet_NaN(),
+                               1e308,
+                               1e-30};
       // Not |p| < 2.9e-39: torch refuses 1/p for bfloat16 ("cannot be
       // converted to type at::BFloat16 without overflow") and neither core
       // nor the reference models that refusal (see tests/RELIABILITY.md).
@@ -139,22 +157,26 @@ void Run(FuzzInput& in) {
   // The values too (the first 256), so a failure can be replayed in torch.
   absl::StrAppend(&what, "\n  input=[");
   for (int64_t i = 0; i < std::min<int64_t>(input->numel(), 256); ++i) {
-    absl::StrAppend(&what, i == 0 ? "" : ", ", reference::RefElementAsDouble(*input, i));
+    absl::StrAppend(&what, i == 0 ? "" : ", ",
+                    reference::RefElementAsDouble(*input, i));
   }
   absl::StrAppend(&what, "]");
-  absl::StatusOr<reference::RefPoolResult> want = reference::RefPool(op, *input, a);
+  absl::StatusOr<reference::RefPoolResult> want =
+      reference::RefPool(op, *input, a);
   ExecOptions exec;
   exec.num_threads = 1;
   absl::StatusOr<PoolResult> got = Pool(op, *input, a, exec);
   FUZZ_CHECK(want.ok() == got.ok(),
-             absl::StrCat(want.ok() ? "core refused a call the reference computes: "
-                                    : "core computed a call the reference refuses: ",
-                          want.ok() ? got.status().ToString() : want.status().ToString(), "\n  ",
-                          what));
+             absl::StrCat(
+                 want.ok() ? "core refused a call the reference computes: "
+                           : "core computed a call the reference refuses: ",
+                 want.ok() ? got.status().ToString() : want.status().ToString(),
+                 "\n  ", what));
   if (!got.ok()) {
     FUZZ_CHECK(got.status().code() == absl::StatusCode::kInvalidArgument ||
                    got.status().code() == absl::StatusCode::kOutOfRange,
-               absl::StrCat("unexpected refusal ", got.status().ToString(), "\n  ", what));
+               absl::StrCat("unexpected refusal ", got.status().ToString(),
+                            "\n  ", what));
     return;
   }
   if (!want->tolerance.empty() && SumMayOverflow(*input)) {
@@ -165,14 +187,17 @@ void Run(FuzzInput& in) {
   }
   const std::optional<std::string> diff =
       want->tolerance.empty() ? reference::RefCompare(want->output, got->output)
-                              : reference::RefCompareWithin(want->output, got->output,
-                                                            want->tolerance);
-  FUZZ_CHECK(!diff.has_value(), absl::StrCat("output ", diff.value_or(""), "\n  ", what));
+                              : reference::RefCompareWithin(
+                                    want->output, got->output, want->tolerance);
+  FUZZ_CHECK(!diff.has_value(),
+             absl::StrCat("output ", diff.value_or(""), "\n  ", what));
   FUZZ_CHECK(want->indices.has_value() == got->indices.has_value(),
              absl::StrCat("indices from only one side\n  ", what));
   if (want->indices) {
-    const std::optional<std::string> idx = reference::RefCompare(*want->indices, *got->indices);
-    FUZZ_CHECK(!idx.has_value(), absl::StrCat("indices ", idx.value_or(""), "\n  ", what));
+    const std::optional<std::string> idx =
+        reference::RefCompare(*want->indices, *got->indices);
+    FUZZ_CHECK(!idx.has_value(),
+               absl::StrCat("indices ", idx.value_or(""), "\n  ", what));
   }
 }
 

@@ -24,7 +24,9 @@
 namespace poolcat::fuzz {
 namespace {
 
-bool HasIndices(PoolKind kind) { return kind == PoolKind::kMax || kind == PoolKind::kAdaptiveMax; }
+bool HasIndices(PoolKind kind) {
+  return kind == PoolKind::kMax || kind == PoolKind::kAdaptiveMax;
+}
 
 // Whether tests/reference promises an answer for this call: small sizes,
 // and for lp an exponent that float represents exactly (the reference
@@ -34,7 +36,8 @@ bool HasIndices(PoolKind kind) { return kind == PoolKind::kMax || kind == PoolKi
 bool ReferenceCovers(const server::PoolCall& call) {
   if (!SmallForReference(call.input.shape)) return false;
   if (call.op.kind == PoolKind::kLp &&
-      static_cast<double>(static_cast<float>(call.args.norm_type)) != call.args.norm_type) {
+      static_cast<double>(static_cast<float>(call.args.norm_type)) !=
+          call.args.norm_type) {
     return false;
   }
   return true;
@@ -44,26 +47,32 @@ void CheckPoolRequest(const poolcat::v1::PoolRequest& request) {
   server::Limits limits;
   limits.max_elements = kFuzzMaxElements;
   limits.max_response_bytes = kFuzzMaxResponseBytes;
-  const std::string what = absl::StrCat("PoolRequest{", request.ShortDebugString().substr(0, 400), "}");
+  const std::string what = absl::StrCat(
+      "PoolRequest{", request.ShortDebugString().substr(0, 400), "}");
 
-  absl::StatusOr<server::PreparedPool> prepared = server::PreparePool(request, limits);
+  absl::StatusOr<server::PreparedPool> prepared =
+      server::PreparePool(request, limits);
   // What the conversion layer alone says, to tell its refusals from core's.
-  absl::StatusOr<server::PoolCall> call = server::PoolCallFromProto(request, kFuzzMaxElements);
+  absl::StatusOr<server::PoolCall> call =
+      server::PoolCallFromProto(request, kFuzzMaxElements);
   if (!prepared.ok()) {
     CheckRefusal(prepared.status(), what);
-    if (call.ok() && prepared.status().code() != absl::StatusCode::kResourceExhausted &&
+    if (call.ok() &&
+        prepared.status().code() != absl::StatusCode::kResourceExhausted &&
         ReferenceCovers(*call)) {
       PoolArgs args = call->args;
       if (!HasIndices(call->op.kind)) args.return_indices = false;
       absl::StatusOr<reference::RefPoolResult> want =
           reference::RefPool(call->op, TensorFromView(call->input), args);
-      FUZZ_CHECK(!want.ok(), absl::StrCat(what, ": server refused (", prepared.status().ToString(),
+      FUZZ_CHECK(!want.ok(), absl::StrCat(what, ": server refused (",
+                                          prepared.status().ToString(),
                                           ") what the reference computes"));
     }
     return;
   }
-  FUZZ_CHECK(call.ok(), absl::StrCat(what, ": prepared, but conversion refuses: ",
-                                     call.status().ToString()));
+  FUZZ_CHECK(call.ok(),
+             absl::StrCat(what, ": prepared, but conversion refuses: ",
+                          call.status().ToString()));
 
   poolcat::v1::PoolResponse response;
   ExecOptions exec;
@@ -80,18 +89,26 @@ void CheckPoolRequest(const poolcat::v1::PoolRequest& request) {
   if (!HasIndices(call->op.kind)) args.return_indices = false;
   absl::StatusOr<reference::RefPoolResult> want =
       reference::RefPool(call->op, TensorFromView(call->input), args);
-  FUZZ_CHECK(want.ok(), absl::StrCat(what, ": server computed what the reference refuses: ",
-                                     want.status().ToString()));
+  FUZZ_CHECK(
+      want.ok(),
+      absl::StrCat(what, ": server computed what the reference refuses: ",
+                   want.status().ToString()));
   const std::optional<std::string> diff =
-      want->tolerance.empty() ? reference::RefCompare(want->output, got)
-                              : reference::RefCompareWithin(want->output, got, want->tolerance);
-  FUZZ_CHECK(!diff.has_value(), absl::StrCat(what, ": output ", diff.value_or("")));
-  FUZZ_CHECK(want->indices.has_value() == response.has_indices(),
-             absl::StrCat(what, ": indices returned by only one of server and reference"));
+      want->tolerance.empty()
+          ? reference::RefCompare(want->output, got)
+          : reference::RefCompareWithin(want->output, got, want->tolerance);
+  FUZZ_CHECK(!diff.has_value(),
+             absl::StrCat(what, ": output ", diff.value_or("")));
+  FUZZ_CHECK(
+      want->indices.has_value() == response.has_indices(),
+      absl::StrCat(what,
+                   ": indices returned by only one of server and reference"));
   if (want->indices) {
     const Tensor indices = TensorFromResponse(response.indices(), "indices");
-    const std::optional<std::string> idx = reference::RefCompare(*want->indices, indices);
-    FUZZ_CHECK(!idx.has_value(), absl::StrCat(what, ": indices ", idx.value_or("")));
+    const std::optional<std::string> idx =
+        reference::RefCompare(*want->indices, indices);
+    FUZZ_CHECK(!idx.has_value(),
+               absl::StrCat(what, ": indices ", idx.value_or("")));
   }
 }
 
@@ -102,7 +119,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const bool quiet = poolcat::fuzz::SilenceProtobufLogs();
   (void)quiet;
   poolcat::v1::PoolRequest request;
-  if (!request.ParseFromArray(data, static_cast<int>(size))) return 0;  // gRPC refuses these.
+  if (!request.ParseFromArray(data, static_cast<int>(size)))
+    return 0;  // gRPC refuses these.
   poolcat::fuzz::CheckPoolRequest(request);
   return 0;
 }

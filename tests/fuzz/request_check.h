@@ -39,14 +39,17 @@ inline void CheckRefusal(const absl::Status& status, const std::string& what) {
                  code == absl::StatusCode::kOutOfRange ||
                  code == absl::StatusCode::kResourceExhausted,
              absl::StrCat(what, ": unexpected status ", status.ToString()));
-  FUZZ_CHECK(!status.message().empty(), absl::StrCat(what, ": refusal without a message"));
+  FUZZ_CHECK(!status.message().empty(),
+             absl::StrCat(what, ": refusal without a message"));
 }
 
 // A response tensor: a known dtype and bytes matching its shape.
-inline Tensor TensorFromResponse(const poolcat::v1::Tensor& wire, const std::string& what) {
+inline Tensor TensorFromResponse(const poolcat::v1::Tensor& wire,
+                                 const std::string& what) {
   absl::StatusOr<TensorView> view =
       server::TensorViewFromProto(wire, kFuzzMaxElements, what);
-  FUZZ_CHECK(view.ok(), absl::StrCat("malformed ", what, ": ", view.status().ToString()));
+  FUZZ_CHECK(view.ok(),
+             absl::StrCat("malformed ", what, ": ", view.status().ToString()));
   absl::StatusOr<Tensor> t = Tensor::FromBytes(
       view->dtype, std::vector<int64_t>(view->shape.begin(), view->shape.end()),
       absl::string_view(static_cast<const char*>(view->data), view->nbytes()));

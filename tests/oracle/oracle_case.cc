@@ -13,8 +13,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/float16.h"
-#include "gtest/gtest.h"
 #include "core/npy.h"
+#include "gtest/gtest.h"
 #include "tests/reference/reference.h"
 
 namespace poolcat::oracle {
@@ -25,7 +25,8 @@ absl::StatusOr<std::vector<int64_t>> ParseInts(const std::string& s) {
   for (absl::string_view part : absl::StrSplit(s, ',', absl::SkipEmpty())) {
     int64_t v;
     if (!absl::SimpleAtoi(part, &v)) {
-      return absl::InvalidArgumentError(absl::StrCat("bad integer list '", s, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad integer list '", s, "'"));
     }
     out.push_back(v);
   }
@@ -52,7 +53,8 @@ absl::StatusOr<Tensor> ToDType(const Tensor& t, const std::string& dtype_name) {
   return out;
 }
 
-bool ParseBool(const std::map<std::string, std::string>& kv, const std::string& key, bool dflt) {
+bool ParseBool(const std::map<std::string, std::string>& kv,
+               const std::string& key, bool dflt) {
   auto it = kv.find(key);
   if (it == kv.end()) return dflt;
   return it->second == "true";
@@ -64,7 +66,8 @@ std::vector<std::string> ListCaseDirs(const std::string& root) {
   std::vector<std::string> dirs;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(root, ec)) {
-    if (entry.is_directory() && std::filesystem::exists(entry.path() / "case.txt")) {
+    if (entry.is_directory() &&
+        std::filesystem::exists(entry.path() / "case.txt")) {
       dirs.push_back(entry.path().string());
     }
   }
@@ -92,15 +95,19 @@ absl::StatusOr<OracleCase> LoadCase(const std::string& dir) {
   c.is_pool = get("kind") == "pool";
   c.expect_ok = get("expect") == "ok";
   if (kv.count("max_ulp")) {
-    if (!absl::SimpleAtoi(get("max_ulp"), &c.max_ulp)) return absl::InvalidArgumentError("max_ulp");
+    if (!absl::SimpleAtoi(get("max_ulp"), &c.max_ulp))
+      return absl::InvalidArgumentError("max_ulp");
   }
   std::vector<std::string> input_dtypes;
-  if (kv.count("input_dtypes")) input_dtypes = absl::StrSplit(get("input_dtypes"), ',');
+  if (kv.count("input_dtypes"))
+    input_dtypes = absl::StrSplit(get("input_dtypes"), ',');
   const int64_t n_inputs = c.is_pool ? 1 : std::atoll(get("inputs").c_str());
   for (int64_t i = 0; i < n_inputs; ++i) {
-    absl::StatusOr<Tensor> t = ReadNpyFile(absl::StrCat(dir, "/input", i, ".npy"));
+    absl::StatusOr<Tensor> t =
+        ReadNpyFile(absl::StrCat(dir, "/input", i, ".npy"));
     if (!t.ok()) return t.status();
-    const std::string real = i < static_cast<int64_t>(input_dtypes.size()) ? input_dtypes[i] : "";
+    const std::string real =
+        i < static_cast<int64_t>(input_dtypes.size()) ? input_dtypes[i] : "";
     absl::StatusOr<Tensor> r = ToDType(*t, real);
     if (!r.ok()) return r.status();
     c.inputs.push_back(*std::move(r));
@@ -118,7 +125,8 @@ absl::StatusOr<OracleCase> LoadCase(const std::string& dir) {
     }
   }
   if (!c.is_pool) {
-    if (!absl::SimpleAtoi(get("dim"), &c.dim)) return absl::InvalidArgumentError("dim");
+    if (!absl::SimpleAtoi(get("dim"), &c.dim))
+      return absl::InvalidArgumentError("dim");
     return c;
   }
   c.op = get("op");
@@ -127,9 +135,10 @@ absl::StatusOr<OracleCase> LoadCase(const std::string& dir) {
     const char* key;
     std::vector<int64_t>* field;
   };
-  for (const ListArg& la : {ListArg{"kernel_size", &a.kernel_size}, ListArg{"stride", &a.stride},
-                            ListArg{"padding", &a.padding}, ListArg{"dilation", &a.dilation},
-                            ListArg{"output_size", &a.output_size}}) {
+  for (const ListArg& la :
+       {ListArg{"kernel_size", &a.kernel_size}, ListArg{"stride", &a.stride},
+        ListArg{"padding", &a.padding}, ListArg{"dilation", &a.dilation},
+        ListArg{"output_size", &a.output_size}}) {
     if (!kv.count(la.key)) continue;
     absl::StatusOr<std::vector<int64_t>> v = ParseInts(get(la.key));
     if (!v.ok()) return v.status();
@@ -141,25 +150,32 @@ absl::StatusOr<OracleCase> LoadCase(const std::string& dir) {
   a.channels_last = ParseBool(kv, "channels_last", false);
   if (kv.count("divisor_override")) {
     int64_t d;
-    if (!absl::SimpleAtoi(get("divisor_override"), &d)) return absl::InvalidArgumentError("div");
+    if (!absl::SimpleAtoi(get("divisor_override"), &d))
+      return absl::InvalidArgumentError("div");
     a.divisor_override = d;
   }
   if (kv.count("norm_type")) {
-    if (!absl::SimpleAtod(get("norm_type"), &a.norm_type)) return absl::InvalidArgumentError("norm");
+    if (!absl::SimpleAtod(get("norm_type"), &a.norm_type))
+      return absl::InvalidArgumentError("norm");
   }
   return c;
 }
 
-std::optional<std::string> CheckOutcome(const OracleCase& c, const Outcome& got) {
+std::optional<std::string> CheckOutcome(const OracleCase& c,
+                                        const Outcome& got) {
   if (!c.expect_ok) {
-    if (got.status.ok()) return std::string("expected an error, but the call succeeded");
+    if (got.status.ok())
+      return std::string("expected an error, but the call succeeded");
     return std::nullopt;
   }
-  if (!got.status.ok()) return absl::StrCat("expected success, got ", got.status.ToString());
+  if (!got.status.ok())
+    return absl::StrCat("expected success, got ", got.status.ToString());
   if (!got.output) return std::string("no output");
   std::optional<std::string> diff =
-      got.tolerance.empty() ? reference::RefCompare(*c.expected, *got.output, c.max_ulp)
-                            : reference::RefCompareWithin(*c.expected, *got.output, got.tolerance);
+      got.tolerance.empty()
+          ? reference::RefCompare(*c.expected, *got.output, c.max_ulp)
+          : reference::RefCompareWithin(*c.expected, *got.output,
+                                        got.tolerance);
   if (diff) {
     return absl::StrCat("output ", *diff);
   }
@@ -180,8 +196,9 @@ int RunAllCases(size_t min_cases,
     return 0;
   }
   const std::vector<std::string> dirs = ListCaseDirs(root);
-  EXPECT_GE(dirs.size(), min_cases) << "too few oracle cases under '" << root
-                                    << "' (run gen_cases.py; see tests/oracle/README.md)";
+  EXPECT_GE(dirs.size(), min_cases)
+      << "too few oracle cases under '" << root
+      << "' (run gen_cases.py; see tests/oracle/README.md)";
   int checked = 0, failed = 0;
   for (const std::string& dir : dirs) {
     absl::StatusOr<OracleCase> c = LoadCase(dir);
@@ -195,11 +212,14 @@ int RunAllCases(size_t min_cases,
     if (std::optional<std::string> diff = CheckOutcome(*c, got)) {
       ++failed;
       ADD_FAILURE() << dir << ": " << *diff << "\n"
-                    << (got.status.ok() ? "" : "status: " + got.status.ToString() + "\n")
+                    << (got.status.ok()
+                            ? ""
+                            : "status: " + got.status.ToString() + "\n")
                     << c->text;
     }
   }
-  std::cout << "[ oracle   ] " << checked << " cases checked, " << failed << " mismatched\n";
+  std::cout << "[ oracle   ] " << checked << " cases checked, " << failed
+            << " mismatched\n";
   return checked;
 }
 

@@ -19,14 +19,14 @@ namespace poolcat::oracle {
 struct OracleCase {
   std::string dir;
   std::map<std::string, std::string> kv;  // case.txt
-  std::string text;                        // case.txt verbatim, for messages
+  std::string text;                       // case.txt verbatim, for messages
   bool is_pool = true;
-  std::string op;                          // pool op name
-  PoolArgs args;                           // pool arguments
-  int64_t dim = 0;                         // concat
-  std::vector<Tensor> inputs;              // in their real dtypes
+  std::string op;              // pool op name
+  PoolArgs args;               // pool arguments
+  int64_t dim = 0;             // concat
+  std::vector<Tensor> inputs;  // in their real dtypes
   bool expect_ok = true;
-  std::optional<Tensor> expected;          // in its real dtype
+  std::optional<Tensor> expected;  // in its real dtype
   std::optional<Tensor> indices;
   int64_t max_ulp = 0;
 };
@@ -47,7 +47,8 @@ struct Outcome {
 
 // Compares `got` with the case's expectation; nullopt when it matches,
 // otherwise a description of the first difference.
-std::optional<std::string> CheckOutcome(const OracleCase& c, const Outcome& got);
+std::optional<std::string> CheckOutcome(const OracleCase& c,
+                                        const Outcome& got);
 
 // Runs `run` on every case under CaseRoot() and records a GoogleTest
 // failure, with the case's directory and full config, for each mismatch.

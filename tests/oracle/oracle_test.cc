@@ -28,9 +28,7 @@ Outcome RunCore(const OracleCase& c) {
   return o;
 }
 
-TEST(Oracle, CoreMatchesTorchOnEveryCase) {
-  RunAllCases(400, RunCore);
-}
+TEST(Oracle, CoreMatchesTorchOnEveryCase) { RunAllCases(400, RunCore); }
 
 }  // namespace
 }  // namespace poolcat::oracle

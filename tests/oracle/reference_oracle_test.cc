@@ -19,7 +19,8 @@ Outcome RunReference(const OracleCase& c) {
       o.status = op.status();
       return o;
     }
-    absl::StatusOr<reference::RefPoolResult> r = reference::RefPool(*op, c.inputs[0], c.args);
+    absl::StatusOr<reference::RefPoolResult> r =
+        reference::RefPool(*op, c.inputs[0], c.args);
     o.status = r.status();
     if (r.ok()) {
       o.output = r->output;

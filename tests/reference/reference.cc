@@ -28,18 +28,28 @@ template <typename Acc>
 Acc Load(const Tensor& t, int64_t i) {
   const void* p = t.data();
   switch (t.dtype()) {
-    case DType::kFloat32: return static_cast<Acc>(static_cast<const float*>(p)[i]);
-    case DType::kFloat64: return static_cast<Acc>(static_cast<const double*>(p)[i]);
+    case DType::kFloat32:
+      return static_cast<Acc>(static_cast<const float*>(p)[i]);
+    case DType::kFloat64:
+      return static_cast<Acc>(static_cast<const double*>(p)[i]);
     case DType::kBFloat16:
-      return static_cast<Acc>(BFloat16ToFloat(static_cast<const BFloat16*>(p)[i]));
+      return static_cast<Acc>(
+          BFloat16ToFloat(static_cast<const BFloat16*>(p)[i]));
     case DType::kFloat16:
-      return static_cast<Acc>(Float16ToFloat(static_cast<const Float16*>(p)[i]));
-    case DType::kInt8: return static_cast<Acc>(static_cast<const int8_t*>(p)[i]);
-    case DType::kUInt8: return static_cast<Acc>(static_cast<const uint8_t*>(p)[i]);
-    case DType::kInt16: return static_cast<Acc>(static_cast<const int16_t*>(p)[i]);
-    case DType::kInt32: return static_cast<Acc>(static_cast<const int32_t*>(p)[i]);
-    case DType::kInt64: return static_cast<Acc>(static_cast<const int64_t*>(p)[i]);
-    case DType::kBool: return static_cast<Acc>(static_cast<const uint8_t*>(p)[i] != 0);
+      return static_cast<Acc>(
+          Float16ToFloat(static_cast<const Float16*>(p)[i]));
+    case DType::kInt8:
+      return static_cast<Acc>(static_cast<const int8_t*>(p)[i]);
+    case DType::kUInt8:
+      return static_cast<Acc>(static_cast<const uint8_t*>(p)[i]);
+    case DType::kInt16:
+      return static_cast<Acc>(static_cast<const int16_t*>(p)[i]);
+    case DType::kInt32:
+      return static_cast<Acc>(static_cast<const int32_t*>(p)[i]);
+    case DType::kInt64:
+      return static_cast<Acc>(static_cast<const int64_t*>(p)[i]);
+    case DType::kBool:
+      return static_cast<Acc>(static_cast<const uint8_t*>(p)[i] != 0);
   }
   return Acc{};
 }
@@ -49,20 +59,36 @@ template <typename Acc>
 void Store(Tensor& t, int64_t i, Acc v) {
   void* p = t.data();
   switch (t.dtype()) {
-    case DType::kFloat32: static_cast<float*>(p)[i] = static_cast<float>(v); return;
-    case DType::kFloat64: static_cast<double*>(p)[i] = static_cast<double>(v); return;
+    case DType::kFloat32:
+      static_cast<float*>(p)[i] = static_cast<float>(v);
+      return;
+    case DType::kFloat64:
+      static_cast<double*>(p)[i] = static_cast<double>(v);
+      return;
     case DType::kBFloat16:
       static_cast<BFloat16*>(p)[i] = FloatToBFloat16(static_cast<float>(v));
       return;
     case DType::kFloat16:
       static_cast<Float16*>(p)[i] = FloatToFloat16(static_cast<float>(v));
       return;
-    case DType::kInt8: static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v); return;
-    case DType::kUInt8: static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v); return;
-    case DType::kInt16: static_cast<int16_t*>(p)[i] = static_cast<int16_t>(v); return;
-    case DType::kInt32: static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v); return;
-    case DType::kInt64: static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v); return;
-    case DType::kBool: static_cast<uint8_t*>(p)[i] = v != Acc{} ? 1 : 0; return;
+    case DType::kInt8:
+      static_cast<int8_t*>(p)[i] = static_cast<int8_t>(v);
+      return;
+    case DType::kUInt8:
+      static_cast<uint8_t*>(p)[i] = static_cast<uint8_t>(v);
+      return;
+    case DType::kInt16:
+      static_cast<int16_t*>(p)[i] = static_cast<int16_t>(v);
+      return;
+    case DType::kInt32:
+      static_cast<int32_t*>(p)[i] = static_cast<int32_t>(v);
+      return;
+    case DType::kInt64:
+      static_cast<int64_t*>(p)[i] = static_cast<int64_t>(v);
+      return;
+    case DType::kBool:
+      static_cast<uint8_t*>(p)[i] = v != Acc{} ? 1 : 0;
+      return;
   }
 }
 
@@ -113,25 +139,29 @@ struct Geometry {
 };
 
 // Expands a PyTorch int-or-tuple argument to `sd` values.
-absl::StatusOr<std::vector<int64_t>> Expand(const std::vector<int64_t>& v, int sd,
-                                            absl::string_view name) {
+absl::StatusOr<std::vector<int64_t>> Expand(const std::vector<int64_t>& v,
+                                            int sd, absl::string_view name) {
   if (v.size() == 1) return std::vector<int64_t>(sd, v[0]);
   if (static_cast<int>(v.size()) == sd) return v;
-  return Invalid(absl::StrCat(name, " must have 1 or ", sd, " values, got ", v.size()));
+  return Invalid(
+      absl::StrCat(name, " must have 1 or ", sd, " values, got ", v.size()));
 }
 
 bool IsAdaptive(PoolKind kind) {
   return kind == PoolKind::kAdaptiveAvg || kind == PoolKind::kAdaptiveMax;
 }
 
-absl::StatusOr<Geometry> MakeGeometry(PoolOp op, const Tensor& input, const PoolArgs& a) {
+absl::StatusOr<Geometry> MakeGeometry(PoolOp op, const Tensor& input,
+                                      const PoolArgs& a) {
   const int sd = op.spatial_dims;
   const PoolKind kind = op.kind;
-  if (sd < 1 || sd > 3 || (kind == PoolKind::kLp && sd == 3)) return Invalid("no such op");
+  if (sd < 1 || sd > 3 || (kind == PoolKind::kLp && sd == 3))
+    return Invalid("no such op");
   if (input.dtype() == DType::kBool) return Invalid("bool input");
   if (!IsFloatingPoint(input.dtype()) && kind != PoolKind::kMax &&
       kind != PoolKind::kAdaptiveMax) {
-    return Invalid(absl::StrCat(DTypeName(input.dtype()), " input needs a max pool"));
+    return Invalid(
+        absl::StrCat(DTypeName(input.dtype()), " input needs a max pool"));
   }
   Geometry g;
   const int64_t rank = input.dim();
@@ -165,15 +195,16 @@ absl::StatusOr<Geometry> MakeGeometry(PoolOp op, const Tensor& input, const Pool
     auto os = Expand(a.output_size, sd, "output_size");
     if (!os.ok()) return os.status();
     for (int i = 0; i < sd; ++i) {
-      global_average = global_average && ((*os)[i] == 1 || ((*os)[i] == -1 && spatial[i] == 1));
+      global_average = global_average &&
+                       ((*os)[i] == 1 || ((*os)[i] == -1 && spatial[i] == 1));
     }
   }
   for (int64_t x : spatial) {
     if (x <= 0 && !global_average) return Invalid("empty spatial dim");
   }
   if (g.c <= 0 && !global_average) {
-    const bool c_may_be_empty =
-        (kind == PoolKind::kAdaptiveAvg && sd <= 2) || (IsAdaptive(kind) && !g.batched);
+    const bool c_may_be_empty = (kind == PoolKind::kAdaptiveAvg && sd <= 2) ||
+                                (IsAdaptive(kind) && !g.batched);
     if (!c_may_be_empty) return Invalid("empty channel dim");
   }
 
@@ -203,7 +234,8 @@ absl::StatusOr<Geometry> MakeGeometry(PoolOp op, const Tensor& input, const Pool
       if (!dd.ok()) return dd.status();
       d = *dd;
     }
-    if (kind == PoolKind::kLp && a.norm_type == 0) return Invalid("norm_type 0");
+    if (kind == PoolKind::kLp && a.norm_type == 0)
+      return Invalid("norm_type 0");
     if (kind == PoolKind::kAvg && sd >= 2 && a.divisor_override.has_value() &&
         *a.divisor_override == 0) {
       return Invalid("divisor_override 0");
@@ -218,10 +250,12 @@ absl::StatusOr<Geometry> MakeGeometry(PoolOp op, const Tensor& input, const Pool
       if (kind == PoolKind::kAvg && sd == 3 && spatial[i] < (*k)[i]) {
         return Invalid("avg_pool3d input smaller than kernel");
       }
-      out[i] = RefPoolingOutputSize(spatial[i], (*k)[i], p[i], (*s)[i], d[i], a.ceil_mode);
+      out[i] = RefPoolingOutputSize(spatial[i], (*k)[i], p[i], (*s)[i], d[i],
+                                    a.ceil_mode);
       // max_pool1d without indices is the one op torch lets produce an
       // empty output.
-      const int64_t min_out = (kind == PoolKind::kMax && sd == 1 && !a.return_indices) ? 0 : 1;
+      const int64_t min_out =
+          (kind == PoolKind::kMax && sd == 1 && !a.return_indices) ? 0 : 1;
       if (out[i] < min_out) return Invalid("output size too small");
       g.k[3 - sd + i] = (*k)[i];
       g.s[3 - sd + i] = (*s)[i];
@@ -240,8 +274,8 @@ absl::StatusOr<Geometry> MakeGeometry(PoolOp op, const Tensor& input, const Pool
 
 // Flat physical offset of logical element (n, c, z, y, x) of a tensor with
 // spatial sizes `sz` in the given layout.
-int64_t Offset(const Geometry& g, const int64_t sz[3], bool channels_last, int64_t n,
-               int64_t c, int64_t z, int64_t y, int64_t x) {
+int64_t Offset(const Geometry& g, const int64_t sz[3], bool channels_last,
+               int64_t n, int64_t c, int64_t z, int64_t y, int64_t x) {
   const int64_t plane = (z * sz[1] + y) * sz[2] + x;
   const int64_t spatial = sz[0] * sz[1] * sz[2];
   if (channels_last) return (n * spatial + plane) * g.c + c;
@@ -257,7 +291,9 @@ double UlpOf(DType dtype, double v) {
   if (v == 0 || !std::isfinite(v)) return 0;
   int e;
   std::frexp(v, &e);
-  const int min_exp = dtype == DType::kFloat16 ? -13 : (dtype == DType::kFloat64 ? -1021 : -125);
+  const int min_exp = dtype == DType::kFloat16
+                          ? -13
+                          : (dtype == DType::kFloat64 ? -1021 : -125);
   return std::ldexp(1.0, std::max(e, min_exp) - precision);
 }
 
@@ -267,7 +303,8 @@ bool UsesChannelsLastKernel(const Geometry& g, PoolOp op, bool cl);
 
 template <typename Acc>
 Acc LowestOf() {
-  if constexpr (std::is_floating_point_v<Acc>) return -std::numeric_limits<Acc>::infinity();
+  if constexpr (std::is_floating_point_v<Acc>)
+    return -std::numeric_limits<Acc>::infinity();
   return std::numeric_limits<Acc>::lowest();
 }
 
@@ -276,11 +313,16 @@ Acc LowestOf() {
 template <typename Acc>
 Acc LowestFor(DType dtype) {
   switch (dtype) {
-    case DType::kInt8: return static_cast<Acc>(std::numeric_limits<int8_t>::lowest());
-    case DType::kUInt8: return static_cast<Acc>(std::numeric_limits<uint8_t>::lowest());
-    case DType::kInt16: return static_cast<Acc>(std::numeric_limits<int16_t>::lowest());
-    case DType::kInt32: return static_cast<Acc>(std::numeric_limits<int32_t>::lowest());
-    default: return LowestOf<Acc>();
+    case DType::kInt8:
+      return static_cast<Acc>(std::numeric_limits<int8_t>::lowest());
+    case DType::kUInt8:
+      return static_cast<Acc>(std::numeric_limits<uint8_t>::lowest());
+    case DType::kInt16:
+      return static_cast<Acc>(std::numeric_limits<int16_t>::lowest());
+    case DType::kInt32:
+      return static_cast<Acc>(std::numeric_limits<int32_t>::lowest());
+    default:
+      return LowestOf<Acc>();
   }
 }
 
@@ -292,8 +334,8 @@ bool IsNan(Acc v) {
 
 // max_pool{1,2,3}d: cpu_max_pool / max_pool3d_out_frame.
 template <typename Acc>
-void MaxPool(const Geometry& g, const Tensor& in, Tensor& out, Tensor* idx, bool cl,
-             Acc lowest) {
+void MaxPool(const Geometry& g, const Tensor& in, Tensor& out, Tensor* idx,
+             bool cl, Acc lowest) {
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t od = 0; od < g.out[0]; ++od)
@@ -306,12 +348,14 @@ void MaxPool(const Geometry& g, const Tensor& in, Tensor& out, Tensor* idx, bool
               end[i] = std::min(start[i] + (g.k[i] - 1) * g.d[i] + 1, g.in[i]);
               while (start[i] < 0) start[i] += g.d[i];
             }
-            int64_t max_index = (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];
+            int64_t max_index =
+                (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];
             Acc max_value = lowest;
             for (int64_t z = start[0]; z < end[0]; z += g.d[0])
               for (int64_t y = start[1]; y < end[1]; y += g.d[1])
                 for (int64_t x = start[2]; x < end[2]; x += g.d[2]) {
-                  const Acc v = Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x));
+                  const Acc v =
+                      Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x));
                   if (v > max_value || IsNan(v)) {
                     max_value = v;
                     max_index = (z * g.in[1] + y) * g.in[2] + x;
@@ -327,9 +371,11 @@ void MaxPool(const Geometry& g, const Tensor& in, Tensor& out, Tensor* idx, bool
 // averages in Acc (the caller stores or post-processes them).
 // divisor_override 0 means none (0 itself is refused by validation).
 template <typename Acc>
-std::vector<Acc> AvgPool(const Geometry& g, const std::vector<Acc>& in_values, bool cl,
-                         bool cl_kernel, bool count_include_pad, int64_t divisor_override) {
-  std::vector<Acc> out(static_cast<size_t>(g.n * g.c * g.out[0] * g.out[1] * g.out[2]));
+std::vector<Acc> AvgPool(const Geometry& g, const std::vector<Acc>& in_values,
+                         bool cl, bool cl_kernel, bool count_include_pad,
+                         int64_t divisor_override) {
+  std::vector<Acc> out(
+      static_cast<size_t>(g.n * g.c * g.out[0] * g.out[1] * g.out[2]));
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t od = 0; od < g.out[0]; ++od)
@@ -347,8 +393,8 @@ std::vector<Acc> AvgPool(const Geometry& g, const std::vector<Acc>& in_values, b
               valid_size *= end[i] - start[i];
             }
             const int64_t divisor = divisor_override != 0 ? divisor_override
-                                    : count_include_pad    ? pool_size
-                                                           : valid_size;
+                                    : count_include_pad   ? pool_size
+                                                          : valid_size;
             Acc sum = 0;
             for (int64_t z = start[0]; z < end[0]; ++z)
               for (int64_t y = start[1]; y < end[1]; ++y)
@@ -359,15 +405,20 @@ std::vector<Acc> AvgPool(const Geometry& g, const std::vector<Acc>& in_values, b
             // (`out += sum / divisor`), which turns a -0 quotient into +0;
             // its channels-last kernel divides in place and keeps -0.
             const Acc avg = sum / static_cast<Acc>(divisor);
-            out[Offset(g, g.out, cl, n, c, od, oh, ow)] = cl_kernel ? avg : Acc{0} + avg;
+            out[Offset(g, g.out, cl, n, c, od, oh, ow)] =
+                cl_kernel ? avg : Acc{0} + avg;
           }
   return out;
 }
 
 // Adaptive window [start, end) of output cell i: floor(i*in/out) and
 // ceil((i+1)*in/out), exactly.
-int64_t AdaptiveStart(int64_t i, int64_t out, int64_t in) { return (i * in) / out; }
-int64_t AdaptiveEnd(int64_t i, int64_t out, int64_t in) { return ((i + 1) * in + out - 1) / out; }
+int64_t AdaptiveStart(int64_t i, int64_t out, int64_t in) {
+  return (i * in) / out;
+}
+int64_t AdaptiveEnd(int64_t i, int64_t out, int64_t in) {
+  return ((i + 1) * in + out - 1) / out;
+}
 
 // adaptive_avg_pool{1,2,3}d. `vector_channels`: channels [0, vector_channels)
 // divide by the window size at once (torch's channels-last SIMD lanes), the
@@ -378,7 +429,8 @@ void AdaptiveAvgPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl,
                      int64_t vector_channels, bool half_arithmetic,
                      std::vector<double>* tolerance) {
   const bool global = g.out[0] == 1 && g.out[1] == 1 && g.out[2] == 1;
-  if (global && tolerance != nullptr) tolerance->assign(static_cast<size_t>(out.numel()), 0.0);
+  if (global && tolerance != nullptr)
+    tolerance->assign(static_cast<size_t>(out.numel()), 0.0);
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t od = 0; od < g.out[0]; ++od)
@@ -396,7 +448,8 @@ void AdaptiveAvgPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl,
                 for (int64_t x = start[2]; x < end[2]; ++x) {
                   sum += Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x));
                 }
-            const int64_t kd = end[0] - start[0], kh = end[1] - start[1], kw = end[2] - start[2];
+            const int64_t kd = end[0] - start[0], kh = end[1] - start[1],
+                          kw = end[2] - start[2];
             Acc avg;
             if (global) {
               // torch computes input.mean() here, whose blocked reduction
@@ -408,7 +461,8 @@ void AdaptiveAvgPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl,
                     exact += static_cast<long double>(
                         Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x)));
                   }
-              avg = static_cast<Acc>(exact / static_cast<long double>(kd * kh * kw));
+              avg = static_cast<Acc>(exact /
+                                     static_cast<long double>(kd * kh * kw));
               if (tolerance != nullptr) {
                 // Any reasonable summation order stays within a few
                 // rounding errors of sum|x|: allow that, plus 2 ulp.
@@ -419,23 +473,29 @@ void AdaptiveAvgPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl,
                       abs_sum += std::fabs(static_cast<long double>(
                           Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x))));
                     }
-                const double acc_eps = std::is_same_v<Acc, double> ? 0x1p-52 : 0x1p-23;
-                const double mean_abs = static_cast<double>(abs_sum / (kd * kh * kw));
+                const double acc_eps =
+                    std::is_same_v<Acc, double> ? 0x1p-52 : 0x1p-23;
+                const double mean_abs =
+                    static_cast<double>(abs_sum / (kd * kh * kw));
                 (*tolerance)[Offset(g, g.out, cl, n, c, od, oh, ow)] =
-                    kGlobalAverageMaxUlp * UlpOf(out.dtype(), static_cast<double>(avg)) +
+                    kGlobalAverageMaxUlp *
+                        UlpOf(out.dtype(), static_cast<double>(avg)) +
                     8 * acc_eps * mean_abs;
               }
             } else if (half_arithmetic) {
               // adaptive_avg_pool3d is the one pooling op torch 1.13 runs on
               // float16, entirely in Half: every addition and each of the
               // three divisions rounds to float16.
-              auto h = [](float v) { return Float16ToFloat(FloatToFloat16(v)); };
+              auto h = [](float v) {
+                return Float16ToFloat(FloatToFloat16(v));
+              };
               float hsum = 0;
               for (int64_t z = start[0]; z < end[0]; ++z)
                 for (int64_t y = start[1]; y < end[1]; ++y)
                   for (int64_t x = start[2]; x < end[2]; ++x) {
-                    hsum = h(hsum + static_cast<float>(
-                                        Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x))));
+                    hsum =
+                        h(hsum + static_cast<float>(Load<Acc>(
+                                     in, Offset(g, g.in, cl, n, c, z, y, x))));
                   }
               avg = static_cast<Acc>(h(h(h(hsum / h(static_cast<float>(kd))) /
                                          h(static_cast<float>(kh))) /
@@ -443,7 +503,8 @@ void AdaptiveAvgPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl,
             } else if (c < vector_channels) {
               avg = sum / static_cast<Acc>(kh * kw);
             } else {
-              avg = sum / static_cast<Acc>(kd) / static_cast<Acc>(kh) / static_cast<Acc>(kw);
+              avg = sum / static_cast<Acc>(kd) / static_cast<Acc>(kh) /
+                    static_cast<Acc>(kw);
             }
             Store<Acc>(out, Offset(g, g.out, cl, n, c, od, oh, ow), avg);
           }
@@ -451,7 +512,8 @@ void AdaptiveAvgPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl,
 
 // adaptive_max_pool{1,2,3}d.
 template <typename Acc>
-void AdaptiveMaxPool(const Geometry& g, const Tensor& in, Tensor& out, Tensor* idx, bool cl) {
+void AdaptiveMaxPool(const Geometry& g, const Tensor& in, Tensor& out,
+                     Tensor* idx, bool cl) {
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t c = 0; c < g.c; ++c)
       for (int64_t od = 0; od < g.out[0]; ++od)
@@ -463,12 +525,14 @@ void AdaptiveMaxPool(const Geometry& g, const Tensor& in, Tensor& out, Tensor* i
               start[i] = AdaptiveStart(o[i], g.out[i], g.in[i]);
               end[i] = AdaptiveEnd(o[i], g.out[i], g.in[i]);
             }
-            int64_t max_index = (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];
+            int64_t max_index =
+                (start[0] * g.in[1] + start[1]) * g.in[2] + start[2];
             Acc max_value = LowestOf<Acc>();
             for (int64_t z = start[0]; z < end[0]; ++z)
               for (int64_t y = start[1]; y < end[1]; ++y)
                 for (int64_t x = start[2]; x < end[2]; ++x) {
-                  const Acc v = Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x));
+                  const Acc v =
+                      Load<Acc>(in, Offset(g, g.in, cl, n, c, z, y, x));
                   if (v > max_value || IsNan(v)) {
                     max_value = v;
                     max_index = (z * g.in[1] + y) * g.in[2] + x;
@@ -504,12 +568,14 @@ Acc PowElement(DType dtype, Acc x, double exponent, bool scalar_tail) {
   if (exponent == 1.0) return x;
   if (exponent == 0.5) return RoundStep(dtype, std::sqrt(x));
   if (exponent == -0.5) {
-    const Acc root = scalar_tail ? RoundStep(dtype, std::sqrt(x)) : std::sqrt(x);
+    const Acc root =
+        scalar_tail ? RoundStep(dtype, std::sqrt(x)) : std::sqrt(x);
     return RoundStep(dtype, Acc{1} / root);
   }
   if (exponent == -1.0) return RoundStep(dtype, Acc{1} / x);
   Acc e = static_cast<Acc>(exponent);
-  if (dtype == DType::kBFloat16) e = RoundStep(dtype, static_cast<float>(exponent));
+  if (dtype == DType::kBFloat16)
+    e = RoundStep(dtype, static_cast<float>(exponent));
   if (e == 2) return RoundStep(dtype, x * x);
   if (e == 3) return RoundStep(dtype, RoundStep(dtype, x * x) * x);
   if (e == -2) return RoundStep(dtype, Acc{1} / RoundStep(dtype, x * x));
@@ -521,7 +587,8 @@ Acc PowElement(DType dtype, Acc x, double exponent, bool scalar_tail) {
 //   out = avg_pool(x.pow(p), kernel, stride, 0, ceil_mode)
 //   (sign(out) * relu(abs(out))).mul(prod(kernel)).pow(1/p)
 template <typename Acc>
-void LpPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl, const PoolArgs& a) {
+void LpPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl,
+            const PoolArgs& a) {
   const DType dt = in.dtype();
   const double p = a.norm_type;
   std::vector<Acc> powered(static_cast<size_t>(in.numel()));
@@ -530,10 +597,12 @@ void LpPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl, const Poo
   constexpr int64_t kVectorStep = 2 * kReferenceVectorBytes / 2;
   auto in_tail = [](int64_t i, int64_t n) { return i >= n - n % kVectorStep; };
   for (int64_t i = 0; i < in.numel(); ++i) {
-    powered[i] = PowElement<Acc>(dt, Load<Acc>(in, i), p, in_tail(i, in.numel()));
+    powered[i] =
+        PowElement<Acc>(dt, Load<Acc>(in, i), p, in_tail(i, in.numel()));
   }
-  std::vector<Acc> avg = AvgPool<Acc>(g, powered, cl, /*cl_kernel=*/false, /*count_include_pad=*/true,
-                                           /*divisor_override=*/0);
+  std::vector<Acc> avg = AvgPool<Acc>(g, powered, cl, /*cl_kernel=*/false,
+                                      /*count_include_pad=*/true,
+                                      /*divisor_override=*/0);
   const Acc kernel_volume = static_cast<Acc>(g.k[0] * g.k[1] * g.k[2]);
   for (size_t i = 0; i < avg.size(); ++i) {
     const Acc v = RoundStep(dt, avg[i]);
@@ -543,7 +612,8 @@ void LpPool(const Geometry& g, const Tensor& in, Tensor& out, bool cl, const Poo
     const Acc scaled = RoundStep(dt, RoundStep(dt, sign * mag) * kernel_volume);
     const int64_t n = static_cast<int64_t>(avg.size());
     Store<Acc>(out, static_cast<int64_t>(i),
-               PowElement<Acc>(dt, scaled, 1.0 / p, in_tail(static_cast<int64_t>(i), n)));
+               PowElement<Acc>(dt, scaled, 1.0 / p,
+                               in_tail(static_cast<int64_t>(i), n)));
   }
 }
 
@@ -559,7 +629,8 @@ bool UsesChannelsLastKernel(const Geometry& g, PoolOp op, bool cl) {
 
 // Number of leading channels torch's channels-last adaptive-avg kernel
 // handles in whole vectors (0 when that kernel is not used).
-int64_t AdaptiveAvgVectorChannels(const Geometry& g, PoolOp op, DType dtype, bool cl) {
+int64_t AdaptiveAvgVectorChannels(const Geometry& g, PoolOp op, DType dtype,
+                                  bool cl) {
   if (!UsesChannelsLastKernel(g, op, cl)) return 0;
   int64_t lanes = 0;
   switch (dtype) {
@@ -567,38 +638,53 @@ int64_t AdaptiveAvgVectorChannels(const Geometry& g, PoolOp op, DType dtype, boo
     case DType::kFloat16:  // computed as float32 (torch 1.13 has no CPU kernel)
       lanes = kReferenceVectorBytes / 4;
       break;
-    case DType::kFloat64: lanes = kReferenceVectorBytes / 8; break;
-    case DType::kBFloat16: lanes = kReferenceVectorBytes / 2; break;
-    default: return 0;
+    case DType::kFloat64:
+      lanes = kReferenceVectorBytes / 8;
+      break;
+    case DType::kBFloat16:
+      lanes = kReferenceVectorBytes / 2;
+      break;
+    default:
+      return 0;
   }
   return g.c - g.c % lanes;
 }
 
 template <typename Acc>
-void RunPoolAs(PoolOp op, const Geometry& g, const Tensor& in, Tensor& out, Tensor* idx,
-               const PoolArgs& a, std::vector<double>* tolerance) {
+void RunPoolAs(PoolOp op, const Geometry& g, const Tensor& in, Tensor& out,
+               Tensor* idx, const PoolArgs& a, std::vector<double>* tolerance) {
   const bool cl = a.channels_last;
   switch (op.kind) {
-    case PoolKind::kMax: MaxPool<Acc>(g, in, out, idx, cl, LowestFor<Acc>(in.dtype())); return;
-    case PoolKind::kAdaptiveMax: AdaptiveMaxPool<Acc>(g, in, out, idx, cl); return;
+    case PoolKind::kMax:
+      MaxPool<Acc>(g, in, out, idx, cl, LowestFor<Acc>(in.dtype()));
+      return;
+    case PoolKind::kAdaptiveMax:
+      AdaptiveMaxPool<Acc>(g, in, out, idx, cl);
+      return;
     case PoolKind::kAvg:
       if constexpr (std::is_floating_point_v<Acc>) {
         std::vector<Acc> values(static_cast<size_t>(in.numel()));
         for (int64_t i = 0; i < in.numel(); ++i) values[i] = Load<Acc>(in, i);
         const int64_t divisor =
-            op.spatial_dims >= 2 && a.divisor_override.has_value() ? *a.divisor_override : 0;
+            op.spatial_dims >= 2 && a.divisor_override.has_value()
+                ? *a.divisor_override
+                : 0;
         std::vector<Acc> avg =
-            AvgPool<Acc>(g, values, cl, UsesChannelsLastKernel(g, op, cl), a.count_include_pad, divisor);
-        for (size_t i = 0; i < avg.size(); ++i) Store<Acc>(out, static_cast<int64_t>(i), avg[i]);
+            AvgPool<Acc>(g, values, cl, UsesChannelsLastKernel(g, op, cl),
+                         a.count_include_pad, divisor);
+        for (size_t i = 0; i < avg.size(); ++i)
+          Store<Acc>(out, static_cast<int64_t>(i), avg[i]);
       }
       return;
     case PoolKind::kLp:
-      if constexpr (std::is_floating_point_v<Acc>) LpPool<Acc>(g, in, out, cl, a);
+      if constexpr (std::is_floating_point_v<Acc>)
+        LpPool<Acc>(g, in, out, cl, a);
       return;
     case PoolKind::kAdaptiveAvg:
       if constexpr (std::is_floating_point_v<Acc>) {
-        AdaptiveAvgPool<Acc>(g, in, out, cl, AdaptiveAvgVectorChannels(g, op, in.dtype(), cl),
-                             in.dtype() == DType::kFloat16 && op.spatial_dims == 3, tolerance);
+        AdaptiveAvgPool<Acc>(
+            g, in, out, cl, AdaptiveAvgVectorChannels(g, op, in.dtype(), cl),
+            in.dtype() == DType::kFloat16 && op.spatial_dims == 3, tolerance);
       }
       return;
   }
@@ -619,19 +705,22 @@ absl::StatusOr<PoolOp> RefParsePoolOp(absl::string_view name) {
       {"lp_pool", PoolKind::kLp},
   };
   for (const Family& f : kFamilies) {
-    if (name.size() == f.prefix.size() + 2 && name.substr(0, f.prefix.size()) == f.prefix &&
-        name.back() == 'd') {
+    if (name.size() == f.prefix.size() + 2 &&
+        name.substr(0, f.prefix.size()) == f.prefix && name.back() == 'd') {
       const char digit = name[f.prefix.size()];
-      if (digit < '1' || digit > '3' || (f.kind == PoolKind::kLp && digit == '3')) break;
+      if (digit < '1' || digit > '3' ||
+          (f.kind == PoolKind::kLp && digit == '3'))
+        break;
       return PoolOp{f.kind, digit - '0'};
     }
   }
   return Invalid(absl::StrCat("unknown op '", name, "'"));
 }
 
-int64_t RefPoolingOutputSize(int64_t in, int64_t kernel, int64_t pad, int64_t stride,
-                             int64_t dilation, bool ceil_mode) {
-  int64_t out = DivFloor(in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0),
+int64_t RefPoolingOutputSize(int64_t in, int64_t kernel, int64_t pad,
+                             int64_t stride, int64_t dilation, bool ceil_mode) {
+  int64_t out = DivFloor(in + 2 * pad - dilation * (kernel - 1) - 1 +
+                             (ceil_mode ? stride - 1 : 0),
                          stride) +
                 1;
   // In ceil mode the last window must start inside the input or the left
@@ -640,11 +729,13 @@ int64_t RefPoolingOutputSize(int64_t in, int64_t kernel, int64_t pad, int64_t st
   return out;
 }
 
-absl::StatusOr<RefPoolResult> RefPool(PoolOp op, const Tensor& input, const PoolArgs& args) {
+absl::StatusOr<RefPoolResult> RefPool(PoolOp op, const Tensor& input,
+                                      const PoolArgs& args) {
   absl::StatusOr<Geometry> g = MakeGeometry(op, input, args);
   if (!g.ok()) return g.status();
   const bool with_indices =
-      args.return_indices && (op.kind == PoolKind::kMax || op.kind == PoolKind::kAdaptiveMax);
+      args.return_indices &&
+      (op.kind == PoolKind::kMax || op.kind == PoolKind::kAdaptiveMax);
   absl::StatusOr<Tensor> out = Tensor::Zeros(input.dtype(), g->output_shape);
   if (!out.ok()) return out.status();
   RefPoolResult result{*std::move(out), std::nullopt, {}};
@@ -655,11 +746,14 @@ absl::StatusOr<RefPoolResult> RefPool(PoolOp op, const Tensor& input, const Pool
   }
   Tensor* idx = result.indices ? &*result.indices : nullptr;
   if (input.dtype() == DType::kFloat64) {
-    RunPoolAs<double>(op, *g, input, result.output, idx, args, &result.tolerance);
+    RunPoolAs<double>(op, *g, input, result.output, idx, args,
+                      &result.tolerance);
   } else if (IsFloatingPoint(input.dtype())) {
-    RunPoolAs<float>(op, *g, input, result.output, idx, args, &result.tolerance);
+    RunPoolAs<float>(op, *g, input, result.output, idx, args,
+                     &result.tolerance);
   } else {
-    RunPoolAs<int64_t>(op, *g, input, result.output, idx, args, &result.tolerance);
+    RunPoolAs<int64_t>(op, *g, input, result.output, idx, args,
+                       &result.tolerance);
   }
   return result;
 }
@@ -673,7 +767,8 @@ absl::StatusOr<Tensor> RefCat(const std::vector<Tensor>& inputs, int64_t dim) {
   std::vector<const Tensor*> used;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
-    if (t.dim() == 0) return Invalid(absl::StrCat("zero-dimensional tensors[", i, "]"));
+    if (t.dim() == 0)
+      return Invalid(absl::StrCat("zero-dimensional tensors[", i, "]"));
     if (t.dim() == 1 && t.numel() == 0) continue;
     used.push_back(&t);
   }
@@ -681,14 +776,16 @@ absl::StatusOr<Tensor> RefCat(const std::vector<Tensor>& inputs, int64_t dim) {
   // never looks at dim.
   if (used.empty()) return Tensor::Zeros(dtype, {0});
   const int64_t rank = used[0]->dim();
-  if (dim < -rank || dim >= rank) return absl::OutOfRangeError("reference: dim out of range");
+  if (dim < -rank || dim >= rank)
+    return absl::OutOfRangeError("reference: dim out of range");
   if (dim < 0) dim += rank;
   std::vector<int64_t> shape = used[0]->shape();
   shape[dim] = 0;
   for (const Tensor* t : used) {
     if (t->dim() != rank) return Invalid("ranks differ");
     for (int64_t i = 0; i < rank; ++i) {
-      if (i != dim && t->size(i) != shape[i]) return Invalid("sizes differ off dim");
+      if (i != dim && t->size(i) != shape[i])
+        return Invalid("sizes differ off dim");
     }
     shape[dim] += t->size(dim);
   }
@@ -711,11 +808,15 @@ absl::StatusOr<Tensor> RefCat(const std::vector<Tensor>& inputs, int64_t dim) {
   return out;
 }
 
-double RefElementAsDouble(const Tensor& t, int64_t i) { return Load<double>(t, i); }
+double RefElementAsDouble(const Tensor& t, int64_t i) {
+  return Load<double>(t, i);
+}
 
-std::optional<std::string> RefCompareWithin(const Tensor& expected, const Tensor& actual,
-                                            const std::vector<double>& tolerance) {
-  if (expected.dtype() != actual.dtype() || expected.shape() != actual.shape() ||
+std::optional<std::string> RefCompareWithin(
+    const Tensor& expected, const Tensor& actual,
+    const std::vector<double>& tolerance) {
+  if (expected.dtype() != actual.dtype() ||
+      expected.shape() != actual.shape() ||
       static_cast<int64_t>(tolerance.size()) != expected.numel()) {
     return RefCompare(expected, actual);
   }
@@ -724,7 +825,8 @@ std::optional<std::string> RefCompareWithin(const Tensor& expected, const Tensor
     const double av = Load<double>(actual, i);
     if (std::isnan(ev) && std::isnan(av)) continue;
     if (ev == av || std::fabs(ev - av) <= tolerance[i]) continue;
-    return absl::StrCat("element ", i, ": expected ", absl::StrFormat("%.17g", ev), ", got ",
+    return absl::StrCat("element ", i, ": expected ",
+                        absl::StrFormat("%.17g", ev), ", got ",
                         absl::StrFormat("%.17g", av), " (tolerance ",
                         absl::StrFormat("%.3g", tolerance[i]), ")");
   }
@@ -766,15 +868,15 @@ int64_t OrderedBits(const Tensor& t, int64_t i) {
 
 }  // namespace
 
-std::optional<std::string> RefCompare(const Tensor& expected, const Tensor& actual,
-                                      int64_t max_ulp) {
+std::optional<std::string> RefCompare(const Tensor& expected,
+                                      const Tensor& actual, int64_t max_ulp) {
   if (expected.dtype() != actual.dtype()) {
-    return absl::StrCat("dtype: expected ", DTypeName(expected.dtype()), ", got ",
-                        DTypeName(actual.dtype()));
+    return absl::StrCat("dtype: expected ", DTypeName(expected.dtype()),
+                        ", got ", DTypeName(actual.dtype()));
   }
   if (expected.shape() != actual.shape()) {
-    return absl::StrCat("shape: expected ", ShapeToString(expected.shape()), ", got ",
-                        ShapeToString(actual.shape()));
+    return absl::StrCat("shape: expected ", ShapeToString(expected.shape()),
+                        ", got ", ShapeToString(actual.shape()));
   }
   const size_t size = DTypeSize(expected.dtype());
   const bool floating = IsFloatingPoint(expected.dtype());
@@ -789,9 +891,10 @@ std::optional<std::string> RefCompare(const Tensor& expected, const Tensor& actu
       const int64_t ulps = OrderedBits(expected, i) - OrderedBits(actual, i);
       if (ulps >= -max_ulp && ulps <= max_ulp) continue;
     }
-    return absl::StrCat("element ", i, ": expected ", absl::StrFormat("%.17g", ev), ", got ",
-                        absl::StrFormat("%.17g", av),
-                        max_ulp > 0 ? absl::StrCat(" (tolerance ", max_ulp, " ulp)") : "");
+    return absl::StrCat(
+        "element ", i, ": expected ", absl::StrFormat("%.17g", ev), ", got ",
+        absl::StrFormat("%.17g", av),
+        max_ulp > 0 ? absl::StrCat(" (tolerance ", max_ulp, " ulp)") : "");
   }
   return std::nullopt;
 }

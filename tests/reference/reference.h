@@ -76,12 +76,13 @@ absl::StatusOr<PoolOp> RefParsePoolOp(absl::string_view name);
 // Output spatial size of one dim under PyTorch's pooling_output_shape.
 // REQUIRES: kernel, stride, dilation >= 1, pad >= 0 (no overflow checks:
 // callers keep sizes small).
-int64_t RefPoolingOutputSize(int64_t in, int64_t kernel, int64_t pad, int64_t stride,
-                             int64_t dilation, bool ceil_mode);
+int64_t RefPoolingOutputSize(int64_t in, int64_t kernel, int64_t pad,
+                             int64_t stride, int64_t dilation, bool ceil_mode);
 
 // Runs pooling op `op` on `input` (physical layout; channels_last from
 // args). InvalidArgument when PyTorch 1.13 would refuse the arguments.
-absl::StatusOr<RefPoolResult> RefPool(PoolOp op, const Tensor& input, const PoolArgs& args);
+absl::StatusOr<RefPoolResult> RefPool(PoolOp op, const Tensor& input,
+                                      const PoolArgs& args);
 
 // torch.cat(inputs, dim). InvalidArgument / OutOfRange when torch refuses.
 absl::StatusOr<Tensor> RefCat(const std::vector<Tensor>& inputs, int64_t dim);
@@ -89,12 +90,14 @@ absl::StatusOr<Tensor> RefCat(const std::vector<Tensor>& inputs, int64_t dim);
 // Bit-exact equality of two tensors (dtype, shape, and every element; any
 // two NaNs are equal, +0 and -0 are not). On a mismatch returns a
 // description of the first differing element.
-std::optional<std::string> RefCompare(const Tensor& expected, const Tensor& actual,
+std::optional<std::string> RefCompare(const Tensor& expected,
+                                      const Tensor& actual,
                                       int64_t max_ulp = 0);
 
 // Like RefCompare, but element i may differ by up to tolerance[i].
-std::optional<std::string> RefCompareWithin(const Tensor& expected, const Tensor& actual,
-                                            const std::vector<double>& tolerance);
+std::optional<std::string> RefCompareWithin(
+    const Tensor& expected, const Tensor& actual,
+    const std::vector<double>& tolerance);
 
 // Element `i` of `t` as a double (for messages and generators).
 double RefElementAsDouble(const Tensor& t, int64_t i);

@@ -18,7 +18,8 @@ using ::testing::HasSubstr;
 TEST(CheckUtf8, AcceptsAsciiAndWellFormedMultiByteText) {
   EXPECT_TRUE(CheckUtf8("op", "max_pool2d").ok());
   EXPECT_TRUE(CheckUtf8("op", "").ok());
-  EXPECT_TRUE(CheckUtf8("op", "p\xc3\xa9le \xe2\x82\xac \xf0\x9f\x90\x88").ok());
+  EXPECT_TRUE(
+      CheckUtf8("op", "p\xc3\xa9le \xe2\x82\xac \xf0\x9f\x90\x88").ok());
   EXPECT_TRUE(CheckUtf8("op", "\xf4\x8f\xbf\xbf").ok());  // U+10FFFF
 }
 
@@ -31,9 +32,11 @@ TEST(CheckUtf8, RefusesBadBytesNamingTheFlagByteAndOffset) {
 }
 
 TEST(CheckUtf8, RefusesOverlongSurrogateTruncatedAndOutOfRangeSequences) {
-  for (const std::string bad : {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xe2\x82",
-                                "\xf4\x90\x80\x80", "\x80", "\xf5\x80\x80\x80"}) {
-    EXPECT_EQ(CheckUtf8("op", bad).code(), absl::StatusCode::kInvalidArgument) << bad.size();
+  for (const std::string bad :
+       {"\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xe2\x82",
+        "\xf4\x90\x80\x80", "\x80", "\xf5\x80\x80\x80"}) {
+    EXPECT_EQ(CheckUtf8("op", bad).code(), absl::StatusCode::kInvalidArgument)
+        << bad.size();
   }
 }
 

@@ -38,13 +38,16 @@ namespace {
 using ::testing::HasSubstr;
 using testing::ServerProcess;
 
-std::unique_ptr<ServerProcess> StartServer(const std::vector<std::string>& flags) {
-  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(flags);
+std::unique_ptr<ServerProcess> StartServer(
+    const std::vector<std::string>& flags) {
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(flags);
   EXPECT_TRUE(server.ok()) << server.status();
   return server.ok() ? std::move(*server) : nullptr;
 }
 
-std::unique_ptr<Client> Connect(const std::string& address, int max_attempts = 4) {
+std::unique_ptr<Client> Connect(const std::string& address,
+                                int max_attempts = 4) {
   ClientOptions options;
   options.target = address;
   options.own_connection = true;
@@ -75,11 +78,12 @@ void ExpectServesCorrectly(Client& client) {
 
 // ---------------------------------------------------------------------------
 
-TEST(Overload, SurplusPastMaxConcurrentIsResourceExhaustedAndTheServerRecovers) {
+TEST(Overload,
+     SurplusPastMaxConcurrentIsResourceExhaustedAndTheServerRecovers) {
   constexpr int kMaxConcurrent = 4;
   constexpr int kSurplus = 32;
-  auto server = StartServer({absl::StrCat("--max_concurrent=", kMaxConcurrent), "--threads=1",
-                             "--metrics_listen=127.0.0.1:0"});
+  auto server = StartServer({absl::StrCat("--max_concurrent=", kMaxConcurrent),
+                             "--threads=1", "--metrics_listen=127.0.0.1:0"});
   ASSERT_NE(server, nullptr);
   auto client = Connect(server->address());
   ASSERT_NE(client, nullptr);
@@ -92,7 +96,8 @@ TEST(Overload, SurplusPastMaxConcurrentIsResourceExhaustedAndTheServerRecovers) 
   std::vector<std::thread> holders;
   // All made before any thread starts: a push_back could move the vector
   // under a running thread (ThreadSanitizer caught exactly that).
-  for (int i = 0; i < kMaxConcurrent; ++i) stops.push_back(std::make_unique<Cancellation>());
+  for (int i = 0; i < kMaxConcurrent; ++i)
+    stops.push_back(std::make_unique<Cancellation>());
   for (int i = 0; i < kMaxConcurrent; ++i) {
     holders.emplace_back([&, i] {
       CallOptions call;
@@ -100,7 +105,8 @@ TEST(Overload, SurplusPastMaxConcurrentIsResourceExhaustedAndTheServerRecovers) 
       slow_status[static_cast<size_t>(i)] = RunJob(*client, slow, call);
     });
   }
-  ASSERT_TRUE(WaitForMetric(*server, "poolcat_inflight_computations", {}, kMaxConcurrent))
+  ASSERT_TRUE(WaitForMetric(*server, "poolcat_inflight_computations", {},
+                            kMaxConcurrent))
       << server->Output();
   // ...then send large requests at once: every one is surplus.
   const std::vector<Job> jobs = MixedJobs();
@@ -120,7 +126,8 @@ TEST(Overload, SurplusPastMaxConcurrentIsResourceExhaustedAndTheServerRecovers) 
   for (const absl::Status& s : surplus) {
     // A slow call could only have finished early on an absurdly fast
     // machine; then the surplus call runs and must be right.
-    EXPECT_TRUE(s.ok() || s.code() == absl::StatusCode::kResourceExhausted) << s;
+    EXPECT_TRUE(s.ok() || s.code() == absl::StatusCode::kResourceExhausted)
+        << s;
     if (s.code() == absl::StatusCode::kResourceExhausted) {
       ++exhausted;
       EXPECT_THAT(s.message(), HasSubstr("max_concurrent"));
@@ -133,21 +140,26 @@ TEST(Overload, SurplusPastMaxConcurrentIsResourceExhaustedAndTheServerRecovers) 
   // Memory: the surplus is refused before any work; what it costs is the
   // received messages (at most kSurplus * 4 MiB) on top of the base. Bound:
   // base + 512 MiB.
-  std::printf("OVERLOAD: max_concurrent=%d surplus=%d exhausted=%d base_rss_mib=%lld "
-              "peak_rss_mib=%lld\n",
-              kMaxConcurrent, kSurplus, exhausted, static_cast<long long>(base_kib / 1024),
-              static_cast<long long>(peak_kib / 1024));
+  std::printf(
+      "OVERLOAD: max_concurrent=%d surplus=%d exhausted=%d base_rss_mib=%lld "
+      "peak_rss_mib=%lld\n",
+      kMaxConcurrent, kSurplus, exhausted,
+      static_cast<long long>(base_kib / 1024),
+      static_cast<long long>(peak_kib / 1024));
   EXPECT_LT(peak_kib, base_kib + (int64_t{512} << 10));
 
   // Recovery: the slots are free again, all of them at once.
   ASSERT_TRUE(WaitForMetricAtMost(*server, "poolcat_inflight_computations", 0));
-  absl::StatusOr<std::string> metrics = testing::ScrapeMetrics(server->metrics_address());
+  absl::StatusOr<std::string> metrics =
+      testing::ScrapeMetrics(server->metrics_address());
   ASSERT_TRUE(metrics.ok());
-  EXPECT_GE(testing::MetricValue(*metrics, "poolcat_rejected_total"), exhausted);
+  EXPECT_GE(testing::MetricValue(*metrics, "poolcat_rejected_total"),
+            exhausted);
   std::vector<absl::Status> after(kMaxConcurrent);
   std::vector<std::thread> again;
   for (int i = 0; i < kMaxConcurrent; ++i) {
-    again.emplace_back([&, i] { after[static_cast<size_t>(i)] = RunJob(*client, jobs[i]); });
+    again.emplace_back(
+        [&, i] { after[static_cast<size_t>(i)] = RunJob(*client, jobs[i]); });
   }
   for (std::thread& t : again) t.join();
   for (const absl::Status& s : after) EXPECT_TRUE(s.ok()) << s;
@@ -157,7 +169,8 @@ TEST(Overload, SurplusPastMaxConcurrentIsResourceExhaustedAndTheServerRecovers) 
 }
 
 TEST(Faults, ClientsCancellingMidCallLeaveTheServerServing) {
-  auto server = StartServer({"--max_concurrent=2", "--threads=1", "--metrics_listen=127.0.0.1:0"});
+  auto server = StartServer(
+      {"--max_concurrent=2", "--threads=1", "--metrics_listen=127.0.0.1:0"});
   ASSERT_NE(server, nullptr);
   auto client = Connect(server->address());
   ASSERT_NE(client, nullptr);
@@ -174,7 +187,8 @@ TEST(Faults, ClientsCancellingMidCallLeaveTheServerServing) {
     // Half the rounds cancel while the kernel runs, half at once (while the
     // request may still be in transit).
     if (round % 2 == 0) {
-      ASSERT_TRUE(WaitForMetric(*server, "poolcat_inflight_computations", {}, 1));
+      ASSERT_TRUE(
+          WaitForMetric(*server, "poolcat_inflight_computations", {}, 1));
     }
     stop.Cancel();
     call_thread.join();
@@ -196,7 +210,8 @@ TEST(Faults, ClientsCancellingMidCallLeaveTheServerServing) {
 }
 
 TEST(Faults, DeadlinesExpiringDuringKernelsFreeTheirSlots) {
-  auto server = StartServer({"--max_concurrent=2", "--threads=1", "--metrics_listen=127.0.0.1:0"});
+  auto server = StartServer(
+      {"--max_concurrent=2", "--threads=1", "--metrics_listen=127.0.0.1:0"});
   ASSERT_NE(server, nullptr);
   auto client = Connect(server->address(), /*max_attempts=*/1);
   ASSERT_NE(client, nullptr);
@@ -213,11 +228,14 @@ TEST(Faults, DeadlinesExpiringDuringKernelsFreeTheirSlots) {
   const absl::Time give_up = absl::Now() + absl::Seconds(120);
   double ended = 0;
   while (ended < 6 && absl::Now() < give_up) {
-    const std::string text = testing::ScrapeMetrics(server->metrics_address()).value_or("");
-    ended = testing::MetricValue(text, "grpc_server_handled_total",
-                                 {"grpc_method=\"Pool\"", "grpc_code=\"DeadlineExceeded\""}) +
-            testing::MetricValue(text, "grpc_server_handled_total",
-                                 {"grpc_method=\"Pool\"", "grpc_code=\"Canceled\""});
+    const std::string text =
+        testing::ScrapeMetrics(server->metrics_address()).value_or("");
+    ended = testing::MetricValue(
+                text, "grpc_server_handled_total",
+                {"grpc_method=\"Pool\"", "grpc_code=\"DeadlineExceeded\""}) +
+            testing::MetricValue(
+                text, "grpc_server_handled_total",
+                {"grpc_method=\"Pool\"", "grpc_code=\"Canceled\""});
     if (ended < 6) absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_EQ(ended, 6);
@@ -230,7 +248,8 @@ TEST(Faults, DeadlinesExpiringDuringKernelsFreeTheirSlots) {
 
 // --- connections dropped mid-message: raw HTTP/2 bytes, then close. -------
 
-std::string Frame(uint8_t type, uint8_t flags, uint32_t stream, const std::string& payload) {
+std::string Frame(uint8_t type, uint8_t flags, uint32_t stream,
+                  const std::string& payload) {
   std::string f;
   const uint32_t n = static_cast<uint32_t>(payload.size());
   f += static_cast<char>(n >> 16);
@@ -263,8 +282,10 @@ std::string CallPrefix(uint32_t claimed, size_t cut) {
   const std::string headers =
       Frame(0x1, 0x4, 1,
             Header(":method", "POST") + Header(":scheme", "http") +
-                Header(":path", "/poolcat.v1.PoolCat/Pool") + Header(":authority", "127.0.0.1") +
-                Header("content-type", "application/grpc") + Header("te", "trailers"));
+                Header(":path", "/poolcat.v1.PoolCat/Pool") +
+                Header(":authority", "127.0.0.1") +
+                Header("content-type", "application/grpc") +
+                Header("te", "trailers"));
   std::string message(5, '\0');
   message[1] = static_cast<char>(claimed >> 24);
   message[2] = static_cast<char>(claimed >> 16);
@@ -286,7 +307,8 @@ void SendAndDrop(int port, const std::string& bytes) {
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   size_t sent = 0;
   while (sent < bytes.size()) {
-    const ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    const ssize_t n =
+        send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) break;  // The server may hang up first on garbage.
     sent += static_cast<size_t>(n);
   }
@@ -300,8 +322,9 @@ TEST(Faults, ConnectionsDroppedMidMessageLeaveNoTrace) {
   int dropped = 0;
   // Cut at every stage: inside the preface, the frame headers, the HEADERS
   // block, the gRPC message prefix and the message body.
-  for (size_t cut : {size_t{5}, size_t{24}, size_t{30}, size_t{40}, size_t{60}, size_t{120},
-                     size_t{170}, size_t{200}, size_t{1000}, full.size()}) {
+  for (size_t cut :
+       {size_t{5}, size_t{24}, size_t{30}, size_t{40}, size_t{60}, size_t{120},
+        size_t{170}, size_t{200}, size_t{1000}, full.size()}) {
     for (int i = 0; i < 5; ++i) {
       SendAndDrop(server->port(), CallPrefix(1 << 20, cut));
       ++dropped;
@@ -317,7 +340,8 @@ TEST(Faults, ConnectionsDroppedMidMessageLeaveNoTrace) {
   std::printf("DROPPED: %d connections dropped mid-message\n", dropped);
   // The server lets go of every dropped connection...
   const absl::Time give_up = absl::Now() + absl::Seconds(60);
-  while (testing::EstablishedConnectionsOnPort(server->port()) > 0 && absl::Now() < give_up) {
+  while (testing::EstablishedConnectionsOnPort(server->port()) > 0 &&
+         absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   EXPECT_EQ(testing::EstablishedConnectionsOnPort(server->port()), 0);
@@ -330,7 +354,8 @@ TEST(Faults, ConnectionsDroppedMidMessageLeaveNoTrace) {
 }
 
 TEST(Faults, SigtermDuringMixedLoadCompletesEveryAcceptedCall) {
-  auto server = StartServer({"--grace_period=120s", "--metrics_listen=127.0.0.1:0"});
+  auto server =
+      StartServer({"--grace_period=120s", "--metrics_listen=127.0.0.1:0"});
   ASSERT_NE(server, nullptr);
   auto client = Connect(server->address(), /*max_attempts=*/1);
   ASSERT_NE(client, nullptr);
@@ -344,7 +369,8 @@ TEST(Faults, SigtermDuringMixedLoadCompletesEveryAcceptedCall) {
   for (int t = 0; t < kClients; ++t) {
     threads.emplace_back([&, t] {
       for (int n = 0; !stop.load(); ++n) {
-        const absl::Status s = RunJob(*client, jobs[static_cast<size_t>(t + n) % jobs.size()]);
+        const absl::Status s =
+            RunJob(*client, jobs[static_cast<size_t>(t + n) % jobs.size()]);
         if (s.ok()) {
           ++ok;
         } else if (s.code() == absl::StatusCode::kUnavailable ||
@@ -365,13 +391,16 @@ TEST(Faults, SigtermDuringMixedLoadCompletesEveryAcceptedCall) {
     });
   }
   // Let the load reach the kernels, then SIGTERM.
-  ASSERT_TRUE(WaitForMetric(*server, "grpc_server_handled_total", {"grpc_code=\"OK\""}, 200));
+  ASSERT_TRUE(WaitForMetric(*server, "grpc_server_handled_total",
+                            {"grpc_code=\"OK\""}, 200));
   server->Signal(SIGTERM);
   absl::StatusOr<int> code = server->Wait(absl::Seconds(180));
   stop.store(true);
   for (std::thread& t : threads) t.join();
-  std::printf("SIGTERM: %d calls completed, %d refused after shutdown began, %d failed\n",
-              ok.load(), refused.load(), bad.load());
+  std::printf(
+      "SIGTERM: %d calls completed, %d refused after shutdown began, %d "
+      "failed\n",
+      ok.load(), refused.load(), bad.load());
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 0) << server->Output();
   EXPECT_EQ(bad.load(), 0) << absl::StrJoin(errors, "\n");
@@ -438,8 +467,9 @@ TEST(Faults, SigkillAndRestartOnTheSamePortClientsWithRetryRecover) {
   ASSERT_NE(server, nullptr);
   restarted.store(true);
   for (std::thread& t : threads) t.join();
-  std::printf("SIGKILL: %d failed attempts retried, %d calls answered after restart\n",
-              unavailable.load(), ok_after.load());
+  std::printf(
+      "SIGKILL: %d failed attempts retried, %d calls answered after restart\n",
+      unavailable.load(), ok_after.load());
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(ok_after.load(), kClients * kCallsAfterRestart);
   EXPECT_EQ(*server->Stop(), 0);

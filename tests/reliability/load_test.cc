@@ -12,8 +12,8 @@
 // Counts, not times, are asserted: a slow machine serves fewer requests.
 #include <algorithm>
 #include <atomic>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -23,9 +23,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/numbers.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/client.h"
@@ -49,7 +49,8 @@ struct Sample {
 
 TEST(Load, ManyClientsGetCorrectAnswersAndMemoryDoesNotGrowWithRequests) {
   const int clients = static_cast<int>(EnvInt("POOLCAT_LOAD_CLIENTS", 256));
-  const absl::Duration duration = absl::Seconds(EnvInt("POOLCAT_LOAD_SECONDS", 60));
+  const absl::Duration duration =
+      absl::Seconds(EnvInt("POOLCAT_LOAD_SECONDS", 60));
   // Generous absolute bound on the server's RSS, whatever the machine:
   // gRPC buffers at most one request and one response per client (4 MiB
   // each here), plus the retained-buffer budget and the binary.
@@ -93,7 +94,8 @@ TEST(Load, ManyClientsGetCorrectAnswersAndMemoryDoesNotGrowWithRequests) {
       // Each client mostly sends small requests: one in 8 is large.
       for (int64_t n = 0; absl::Now() < end; ++n) {
         const size_t pick = static_cast<size_t>(t * 7 + n);
-        const Job& job = (pick % 8 == 0) ? jobs[6 + (pick / 8) % 3] : jobs[pick % 6];
+        const Job& job =
+            (pick % 8 == 0) ? jobs[6 + (pick / 8) % 3] : jobs[pick % 6];
         const absl::Status s = RunJob(client, job);
         if (s.ok()) {
           ++served;
@@ -103,7 +105,8 @@ TEST(Load, ManyClientsGetCorrectAnswersAndMemoryDoesNotGrowWithRequests) {
         } else {
           ++failed;
           std::lock_guard<std::mutex> lock(mu);
-          if (failures.size() < 10) failures.push_back(job.name + ": " + s.ToString());
+          if (failures.size() < 10)
+            failures.push_back(job.name + ": " + s.ToString());
         }
       }
     });
@@ -118,16 +121,19 @@ TEST(Load, ManyClientsGetCorrectAnswersAndMemoryDoesNotGrowWithRequests) {
   int64_t first_max = 0, last_max = 0;
   for (size_t i = 0; i < samples.size(); ++i) {
     if (i < third) first_max = std::max(first_max, samples[i].rss_kib);
-    if (i >= samples.size() - third) last_max = std::max(last_max, samples[i].rss_kib);
+    if (i >= samples.size() - third)
+      last_max = std::max(last_max, samples[i].rss_kib);
   }
   const std::string report = absl::StrCat(
-      "clients=", clients, " seconds=", absl::ToInt64Seconds(duration), " served=", served.load(),
-      " small=", small.load(), " large=", large.load(), " rejected=", rejected.load(),
+      "clients=", clients, " seconds=", absl::ToInt64Seconds(duration),
+      " served=", served.load(), " small=", small.load(),
+      " large=", large.load(), " rejected=", rejected.load(),
       " failed=", failed.load(), " rss_first_third_max_mib=", first_max / 1024,
-      " rss_last_third_max_mib=", last_max / 1024, " peak_rss_mib=", peak_kib / 1024,
-      " samples=", samples.size());
+      " rss_last_third_max_mib=", last_max / 1024,
+      " peak_rss_mib=", peak_kib / 1024, " samples=", samples.size());
   std::printf("LOAD: %s\n", report.c_str());
-  if (const char* path = std::getenv("POOLCAT_LOAD_REPORT")) std::ofstream(path) << report << "\n";
+  if (const char* path = std::getenv("POOLCAT_LOAD_REPORT"))
+    std::ofstream(path) << report << "\n";
 
   EXPECT_EQ(failed.load(), 0) << absl::StrJoin(failures, "\n");
   EXPECT_GT(small.load(), 0);
@@ -140,10 +146,12 @@ TEST(Load, ManyClientsGetCorrectAnswersAndMemoryDoesNotGrowWithRequests) {
   // hundreds of thousands of requests, or of one buffer per large request,
   // breaks this.
   EXPECT_LE(last_max, first_max + first_max / 4 + (int64_t{64} << 10))
-      << "first third peak " << first_max << " KiB, last third peak " << last_max << " KiB";
+      << "first third peak " << first_max << " KiB, last third peak "
+      << last_max << " KiB";
 
   // Still serving, correctly, after the load.
-  for (const Job& job : jobs) EXPECT_TRUE(RunJob(*channels[0], job).ok()) << job.name;
+  for (const Job& job : jobs)
+    EXPECT_TRUE(RunJob(*channels[0], job).ok()) << job.name;
   channels.clear();
   absl::StatusOr<int> code = (*server)->Stop();
   ASSERT_TRUE(code.ok()) << code.status();

@@ -17,7 +17,8 @@ TEST(ComputePool, RunsEveryAdmittedTaskBeforeDestruction) {
   {
     ComputePool pool(2, 100);
     for (int i = 0; i < 50; ++i) {
-      ASSERT_TRUE(pool.TrySubmit(i % 2 == 0 ? 0 : kQueued, [&ran](int) { ran.fetch_add(1); }));
+      ASSERT_TRUE(pool.TrySubmit(i % 2 == 0 ? 0 : kQueued,
+                                 [&ran](int) { ran.fetch_add(1); }));
     }
   }
   EXPECT_EQ(ran.load(), 50);
@@ -35,13 +36,15 @@ TEST(ComputePool, RefusesPastMaxConcurrentAndAdmitsAgainWhenDone) {
   bool second_ran = false;
   // Refused whether it would run inline or queued.
   EXPECT_FALSE(pool.TrySubmit(0, [&second_ran](int) { second_ran = true; }));
-  EXPECT_FALSE(pool.TrySubmit(kQueued, [&second_ran](int) { second_ran = true; }));
+  EXPECT_FALSE(
+      pool.TrySubmit(kQueued, [&second_ran](int) { second_ran = true; }));
   release.set_value();
   first_done.get_future().wait();
   // The slot is returned right after the task; submit until it is (the
   // worker may still be between the task's end and its bookkeeping).
   std::promise<void> third_done;
-  while (!pool.TrySubmit(kQueued, [&third_done](int) { third_done.set_value(); })) {
+  while (!pool.TrySubmit(kQueued,
+                         [&third_done](int) { third_done.set_value(); })) {
     std::this_thread::yield();
   }
   third_done.get_future().wait();
@@ -92,7 +95,8 @@ TEST(ComputePool, ConcurrentTasksNeverHoldMoreThreadsThanThePool) {
   {
     ComputePool pool(kThreads, 1000);
     for (int i = 0; i < 300; ++i) {
-      const uint64_t bytes = i % 3 == 0 ? ComputePool::kParallelWorkBytes : kQueued;
+      const uint64_t bytes =
+          i % 3 == 0 ? ComputePool::kParallelWorkBytes : kQueued;
       ASSERT_TRUE(pool.TrySubmit(bytes, [&](int n) {
         if (n < 1) over = true;
         const int now = held.fetch_add(n) + n;

@@ -26,17 +26,20 @@ uint64_t Capacity(v1::PoolRequest* request, v1::PoolResponse* response) {
 TEST(MessagePool, ReusesAReleasedPairWithItsBufferCapacity) {
   RetentionBudget budget(uint64_t{1} << 30);
   Pool pool(Capacity, &budget);
-  grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>* first = pool.AllocateMessages();
+  grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>* first =
+      pool.AllocateMessages();
   first->request()->mutable_input()->set_data(std::string(1 << 20, 'x'));
   v1::PoolRequest* request = first->request();
   first->Release();
   EXPECT_GE(budget.held(), 1u << 20);
 
-  grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>* second = pool.AllocateMessages();
+  grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>* second =
+      pool.AllocateMessages();
   EXPECT_EQ(second->request(), request);
   // Cleared, but the bytes keep their capacity for the next large tensor.
   EXPECT_TRUE(second->request()->input().data().empty());
-  EXPECT_GE(second->request()->mutable_input()->mutable_data()->capacity(), 1u << 20);
+  EXPECT_GE(second->request()->mutable_input()->mutable_data()->capacity(),
+            1u << 20);
   EXPECT_EQ(budget.held(), 0u);
   second->Release();
 }
@@ -44,11 +47,13 @@ TEST(MessagePool, ReusesAReleasedPairWithItsBufferCapacity) {
 TEST(MessagePool, FreesPairsThatWouldExceedTheBudget) {
   RetentionBudget budget(1000);
   Pool pool(Capacity, &budget);
-  grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>* big = pool.AllocateMessages();
+  grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>* big =
+      pool.AllocateMessages();
   big->request()->mutable_input()->set_data(std::string(5000, 'x'));
   big->Release();
   EXPECT_EQ(budget.held(), 0u);
-  grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>* small = pool.AllocateMessages();
+  grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>* small =
+      pool.AllocateMessages();
   small->request()->mutable_input()->set_data(std::string(100, 'y'));
   small->Release();
   EXPECT_GT(budget.held(), 0u);

@@ -12,8 +12,8 @@
 #include "core/npy.h"
 #include "core/pool.h"
 #include "core/tensor.h"
-#include "gtest/gtest.h"
 #include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
 #include "poolcat/v1/poolcat.grpc.pb.h"
 #include "server/compute.h"
 #include "server/convert.h"
@@ -33,7 +33,8 @@ class RandomRequests {
   v1::PoolRequest Pool() { return Chance(0.5) ? Plausible() : Wild(); }
 
   v1::PoolRequest Plausible() {
-    static const char* const kKinds[] = {"max_pool", "avg_pool", "lp_pool", "adaptive_max_pool",
+    static const char* const kKinds[] = {"max_pool", "avg_pool", "lp_pool",
+                                         "adaptive_max_pool",
                                          "adaptive_avg_pool"};
     const std::string kind = kKinds[Below(std::size(kKinds))];
     const int spatial = kind == "lp_pool" ? 1 + static_cast<int>(Below(2))
@@ -50,7 +51,8 @@ class RandomRequests {
       numel *= dim;
     }
     std::string data(static_cast<size_t>(numel) * 4, '\0');
-    for (size_t i = 0; i < data.size(); i += 4) data[i + 2] = static_cast<char>(Below(128));
+    for (size_t i = 0; i < data.size(); i += 4)
+      data[i + 2] = static_cast<char>(Below(128));
     t->set_data(std::move(data));
     if (kind.rfind("adaptive", 0) == 0) {
       r.add_output_size(1 + static_cast<int64_t>(Below(3)));
@@ -68,15 +70,20 @@ class RandomRequests {
 
   v1::PoolRequest Wild() {
     static const char* const kOps[] = {
-        "max_pool1d",          "max_pool2d",          "max_pool3d",          "avg_pool1d",
-        "avg_pool2d",          "avg_pool3d",          "lp_pool1d",           "lp_pool2d",
-        "adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d", "adaptive_avg_pool1d",
-        "adaptive_avg_pool2d", "adaptive_avg_pool3d", "max_pool4d",          ""};
+        "max_pool1d",          "max_pool2d",
+        "max_pool3d",          "avg_pool1d",
+        "avg_pool2d",          "avg_pool3d",
+        "lp_pool1d",           "lp_pool2d",
+        "adaptive_max_pool1d", "adaptive_max_pool2d",
+        "adaptive_max_pool3d", "adaptive_avg_pool1d",
+        "adaptive_avg_pool2d", "adaptive_avg_pool3d",
+        "max_pool4d",          ""};
     v1::PoolRequest r;
     r.set_op(kOps[Below(std::size(kOps))]);
     if (Chance(0.95)) Tensor(r.mutable_input());
-    for (auto* field : {r.mutable_kernel_size(), r.mutable_stride(), r.mutable_padding(),
-                        r.mutable_dilation(), r.mutable_output_size()}) {
+    for (auto* field :
+         {r.mutable_kernel_size(), r.mutable_stride(), r.mutable_padding(),
+          r.mutable_dilation(), r.mutable_output_size()}) {
       if (Chance(0.6)) {
         const int n = 1 + static_cast<int>(Below(4));
         for (int i = 0; i < n; ++i) field->Add(SmallOrWild());
@@ -88,8 +95,14 @@ class RandomRequests {
     if (Chance(0.3)) r.set_count_include_pad(Chance(0.5));
     if (Chance(0.3)) r.set_divisor_override(SmallOrWild());
     if (Chance(0.5)) {
-      const double norms[] = {0.0, -1.0, 1.0, 2.0, 3.5, std::numeric_limits<double>::infinity(),
-                              std::numeric_limits<double>::quiet_NaN(), 1e308};
+      const double norms[] = {0.0,
+                              -1.0,
+                              1.0,
+                              2.0,
+                              3.5,
+                              std::numeric_limits<double>::infinity(),
+                              std::numeric_limits<double>::quiet_NaN(),
+                              1e308};
       r.set_norm_type(norms[Below(std::size(norms))]);
     }
     return r;
@@ -104,31 +117,47 @@ class RandomRequests {
   }
 
  private:
-  uint64_t Below(uint64_t n) { return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng_); }
+  uint64_t Below(uint64_t n) {
+    return std::uniform_int_distribution<uint64_t>(0, n - 1)(rng_);
+  }
   bool Chance(double p) { return std::bernoulli_distribution(p)(rng_); }
   int64_t SmallOrWild() {
-    static const int64_t kValues[] = {std::numeric_limits<int64_t>::min(), -5, -1, 0, 1, 1, 2, 2,
-                                      3, 4, 7, int64_t{1} << 40,
+    static const int64_t kValues[] = {std::numeric_limits<int64_t>::min(),
+                                      -5,
+                                      -1,
+                                      0,
+                                      1,
+                                      1,
+                                      2,
+                                      2,
+                                      3,
+                                      4,
+                                      7,
+                                      int64_t{1} << 40,
                                       std::numeric_limits<int64_t>::max()};
     return kValues[Below(std::size(kValues))];
   }
 
   void Tensor(v1::Tensor* t) {
     // Mostly valid dtypes, sometimes unspecified or unknown enum values.
-    static const int kDTypes[] = {0, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, -3, 1000};
-    static const int kSizes[] = {4, 4, 4, 4, 8, 2, 2, 1, 1, 2, 4, 8, 1, 4, 4, 4};
+    static const int kDTypes[] = {0, 1, 1, 1, 2,  3,  4,  5,
+                                  6, 7, 8, 9, 10, 11, -3, 1000};
+    static const int kSizes[] = {4, 4, 4, 4, 8, 2, 2, 1,
+                                 1, 2, 4, 8, 1, 4, 4, 4};
     const size_t d = Below(std::size(kDTypes));
     t->set_dtype(static_cast<v1::DType>(kDTypes[d]));
     const int rank = static_cast<int>(Below(7));
     int64_t numel = 1;
     bool wild = false;
     for (int i = 0; i < rank; ++i) {
-      const int64_t dim = Chance(0.9) ? static_cast<int64_t>(Below(6)) : SmallOrWild();
+      const int64_t dim =
+          Chance(0.9) ? static_cast<int64_t>(Below(6)) : SmallOrWild();
       t->add_shape(dim);
       if (dim < 0 || dim > 64) wild = true;
       if (!wild) numel *= dim;
     }
-    uint64_t bytes = wild ? Below(64) : static_cast<uint64_t>(numel) * kSizes[d];
+    uint64_t bytes =
+        wild ? Below(64) : static_cast<uint64_t>(numel) * kSizes[d];
     if (Chance(0.1)) bytes = bytes > 0 && Chance(0.5) ? bytes - 1 : bytes + 1;
     std::string data(bytes, '\0');
     for (char& c : data) c = static_cast<char>(Below(256));
@@ -154,10 +183,11 @@ TEST(Robustness, RandomRequestsGetDefiniteAnswersAndTheServerKeepsServing) {
   ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.metrics_listen = "";
-  absl::StatusOr<std::unique_ptr<PoolCatServer>> server = PoolCatServer::Start(options);
+  absl::StatusOr<std::unique_ptr<PoolCatServer>> server =
+      PoolCatServer::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::PoolCat::NewStub(
-      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::PoolCat::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
   RandomRequests random(20261125);
   int ok = 0;
   for (int i = 0; i < 1000; ++i) {
@@ -176,8 +206,9 @@ TEST(Robustness, RandomRequestsGetDefiniteAnswersAndTheServerKeepsServing) {
       what = request.ShortDebugString().substr(0, 300);
     }
     EXPECT_TRUE(IsDefiniteAnswer(status.error_code()))
-        << "request " << i << " got " << status.error_code() << ": " << status.error_message()
-        << "\n" << what;
+        << "request " << i << " got " << status.error_code() << ": "
+        << status.error_message() << "\n"
+        << what;
     if (!status.ok()) {
       EXPECT_FALSE(status.error_message().empty()) << what;
     }
@@ -203,13 +234,15 @@ TEST(FuzzRegression, EmptyShapeOverflowingBeforeItsZeroDimIsResourceExhausted) {
   v1::ConcatRequest request;
   v1::Tensor* t = request.add_tensors();
   t->set_dtype(v1::DTYPE_FLOAT32);
-  for (int64_t d : {int64_t{83}, int64_t{4633647698040324095}, int64_t{2}, int64_t{0}}) {
+  for (int64_t d :
+       {int64_t{83}, int64_t{4633647698040324095}, int64_t{2}, int64_t{0}}) {
     t->add_shape(d);
   }
   absl::StatusOr<PreparedConcat> prepared = PrepareConcat(request, Limits{});
   ASSERT_FALSE(prepared.ok());
   EXPECT_EQ(prepared.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_NE(prepared.status().message().find("tensors[0] shape [83, 4633647698040324095, 2, 0]"),
+  EXPECT_NE(prepared.status().message().find(
+                "tensors[0] shape [83, 4633647698040324095, 2, 0]"),
             std::string::npos)
       << prepared.status();
   // Sizes whose product stays in range before the zero are a valid empty
@@ -217,7 +250,8 @@ TEST(FuzzRegression, EmptyShapeOverflowingBeforeItsZeroDimIsResourceExhausted) {
   v1::Tensor ok;
   ok.set_dtype(v1::DTYPE_FLOAT32);
   for (int64_t d : {int64_t{0}, int64_t{1} << 62, int64_t{4}}) ok.add_shape(d);
-  absl::StatusOr<TensorView> view = TensorViewFromProto(ok, kDefaultMaxElements, "input");
+  absl::StatusOr<TensorView> view =
+      TensorViewFromProto(ok, kDefaultMaxElements, "input");
   ASSERT_TRUE(view.ok()) << view.status();
   EXPECT_EQ(view->numel(), 0);
 }
@@ -225,7 +259,8 @@ TEST(FuzzRegression, EmptyShapeOverflowingBeforeItsZeroDimIsResourceExhausted) {
 // The same shape in a .npy header (the CLI's input) is refused too.
 TEST(FuzzRegression, NpyShapeOverflowingBeforeItsZeroDimIsRefused) {
   std::string header =
-      "{'descr': '<f4', 'fortran_order': False, 'shape': (83, 4633647698040324095, 0), }";
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (83, "
+      "4633647698040324095, 0), }";
   header.append(64 - (10 + header.size() + 1) % 64, ' ');
   header += '\n';
   std::string npy = std::string("\x93NUMPY\x01\x00", 8);
@@ -234,8 +269,10 @@ TEST(FuzzRegression, NpyShapeOverflowingBeforeItsZeroDimIsRefused) {
   npy += header;
   absl::StatusOr<Tensor> parsed = ParseNpy(npy);
   ASSERT_FALSE(parsed.ok());
-  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kResourceExhausted) << parsed.status();
-  EXPECT_NE(parsed.status().message().find("overflows"), std::string::npos) << parsed.status();
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kResourceExhausted)
+      << parsed.status();
+  EXPECT_NE(parsed.status().message().find("overflows"), std::string::npos)
+      << parsed.status();
 }
 
 // avg_pool_fuzzer: avg_pool1d has no divisor_override in PyTorch, and the

@@ -21,7 +21,8 @@ namespace v1 = ::poolcat::v1;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-v1::Tensor FloatTensor(std::vector<int64_t> shape, const std::vector<float>& values) {
+v1::Tensor FloatTensor(std::vector<int64_t> shape,
+                       const std::vector<float>& values) {
   v1::Tensor t;
   t.set_dtype(v1::DTYPE_FLOAT32);
   for (int64_t d : shape) t.add_shape(d);
@@ -41,10 +42,12 @@ class ServiceTest : public ::testing::Test {
   void StartServer(ServerOptions options) {
     options.listen = "127.0.0.1:0";
     options.metrics_listen = "";
-    absl::StatusOr<std::unique_ptr<PoolCatServer>> server = PoolCatServer::Start(options);
+    absl::StatusOr<std::unique_ptr<PoolCatServer>> server =
+        PoolCatServer::Start(options);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    channel_ = grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials());
+    channel_ = grpc::CreateChannel(server_->address(),
+                                   grpc::InsecureChannelCredentials());
     stub_ = v1::PoolCat::NewStub(channel_);
   }
   void SetUp() override { StartServer(ServerOptions()); }
@@ -53,7 +56,8 @@ class ServiceTest : public ::testing::Test {
   // with grpc++): HealthCheckRequest{service} -> HealthCheckResponse{status}.
   int HealthStatus(const std::string& service) {
     grpc::GenericStub generic(channel_);
-    std::string request = "\x0a" + std::string(1, static_cast<char>(service.size())) + service;
+    std::string request =
+        "\x0a" + std::string(1, static_cast<char>(service.size())) + service;
     if (service.empty()) request.clear();
     grpc::Slice slice(request);
     grpc::ByteBuffer send(&slice, 1), recv;
@@ -62,8 +66,8 @@ class ServiceTest : public ::testing::Test {
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;
-    generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(), &send,
-                      &recv, [&](grpc::Status s) {
+    generic.UnaryCall(&context, "/grpc.health.v1.Health/Check",
+                      grpc::StubOptions(), &send, &recv, [&](grpc::Status s) {
                         std::lock_guard<std::mutex> lock(mu);
                         status = s;
                         done = true;
@@ -75,7 +79,8 @@ class ServiceTest : public ::testing::Test {
     std::vector<grpc::Slice> slices;
     recv.Dump(&slices);
     std::string bytes;
-    for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    for (const grpc::Slice& s : slices)
+      bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
     // Field 1, varint: 0x08 <status>; an absent field means UNKNOWN (0).
     return bytes.size() == 2 && bytes[0] == 0x08 ? bytes[1] : 0;
   }
@@ -96,14 +101,15 @@ TEST_F(ServiceTest, EchoReturnsTheRequestTensor) {
   v1::EchoResponse response;
   grpc::ClientContext context;
   ASSERT_TRUE(stub_->Echo(&context, request, &response).ok());
-  EXPECT_EQ(response.tensor().SerializeAsString(), request.tensor().SerializeAsString());
+  EXPECT_EQ(response.tensor().SerializeAsString(),
+            request.tensor().SerializeAsString());
 }
 
 TEST_F(ServiceTest, MaxPool2dComputesTheSeedExample) {
   v1::PoolRequest request;
   request.set_op("max_pool2d");
-  *request.mutable_input() = FloatTensor({1, 1, 4, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-                                                        13, 14, 15, 16});
+  *request.mutable_input() = FloatTensor(
+      {1, 1, 4, 4}, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16});
   request.add_kernel_size(2);
   request.add_stride(2);
   v1::PoolResponse response;
@@ -154,7 +160,8 @@ TEST_F(ServiceTest, RecycledMessagesCarryNothingFromThePreviousCall) {
   // Calls one after another reuse the same recycled message pair.
   v1::PoolRequest with_indices;
   with_indices.set_op("max_pool2d");
-  *with_indices.mutable_input() = FloatTensor({1, 1, 4, 4}, std::vector<float>(16, 3.0f));
+  *with_indices.mutable_input() =
+      FloatTensor({1, 1, 4, 4}, std::vector<float>(16, 3.0f));
   with_indices.add_kernel_size(2);
   with_indices.set_return_indices(true);
   v1::PoolRequest plain;
@@ -195,8 +202,9 @@ TEST_F(ServiceTest, PoolRefusesBadRequestsWithInvalidArgument) {
   grpc::ClientContext context;
   const grpc::Status status = stub_->Pool(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(status.error_message(),
-            "input.data has 12 bytes, but shape [1, 1, 2, 2] of float32 needs 16");
+  EXPECT_EQ(
+      status.error_message(),
+      "input.data has 12 bytes, but shape [1, 1, 2, 2] of float32 needs 16");
 }
 
 TEST_F(ServiceTest, PoolRefusesUnknownOpAndMissingInput) {
@@ -228,7 +236,8 @@ TEST_F(ServiceTest, PoolRefusesUnknownDTypeEnumValue) {
   grpc::ClientContext context;
   const grpc::Status status = stub_->Pool(&context, request, &response);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_THAT(status.error_message(), HasSubstr("input.dtype has unknown value 1000"));
+  EXPECT_THAT(status.error_message(),
+              HasSubstr("input.dtype has unknown value 1000"));
 }
 
 TEST_F(ServiceTest, PoolRefusesOverflowingShapeWithResourceExhausted) {
@@ -236,7 +245,8 @@ TEST_F(ServiceTest, PoolRefusesOverflowingShapeWithResourceExhausted) {
   request.set_op("max_pool2d");
   v1::Tensor* input = request.mutable_input();
   input->set_dtype(v1::DTYPE_FLOAT32);
-  for (int64_t d : {int64_t{1} << 40, int64_t{1} << 40, int64_t{4}, int64_t{4}}) {
+  for (int64_t d :
+       {int64_t{1} << 40, int64_t{1} << 40, int64_t{4}, int64_t{4}}) {
     input->add_shape(d);
   }
   request.add_kernel_size(2);
@@ -277,7 +287,8 @@ TEST_F(ServiceTest, ConcatRefusesEmptyListAndNamesBadTensor) {
     grpc::ClientContext context;
     const grpc::Status status = stub_->Concat(&context, request, &response);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-    EXPECT_THAT(status.error_message(), HasSubstr("tensors[1].dtype is DTYPE_UNSPECIFIED"));
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("tensors[1].dtype is DTYPE_UNSPECIFIED"));
   }
 }
 
@@ -303,7 +314,8 @@ TEST_F(ServiceTest, ShutdownRefusesNewCalls) {
   v1::EchoRequest request;
   v1::EchoResponse response;
   grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
   const grpc::Status status = stub_->Echo(&context, request, &response);
   EXPECT_FALSE(status.ok());
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
@@ -315,25 +327,27 @@ TEST_F(ServiceTest, UnparsableRequestBodyIsInvalidArgument) {
   grpc::ByteBuffer send(&slice, 1), recv;
   grpc::ClientContext context;
   std::promise<grpc::Status> done;
-  generic.UnaryCall(&context, "/poolcat.v1.PoolCat/Pool", grpc::StubOptions(), &send, &recv,
+  generic.UnaryCall(&context, "/poolcat.v1.PoolCat/Pool", grpc::StubOptions(),
+                    &send, &recv,
                     [&done](grpc::Status s) { done.set_value(s); });
   const grpc::Status status = done.get_future().get();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("/poolcat.v1.PoolCat/Pool"));
 }
 
-std::unique_ptr<v1::PoolCat::Stub> StartWithMessageLimit(int64_t max_message_bytes,
-                                                        std::unique_ptr<PoolCatServer>* server) {
+std::unique_ptr<v1::PoolCat::Stub> StartWithMessageLimit(
+    int64_t max_message_bytes, std::unique_ptr<PoolCatServer>* server) {
   ServerOptions options;
   options.listen = "127.0.0.1:0";
   options.metrics_listen = "";
   options.max_message_bytes = max_message_bytes;
-  absl::StatusOr<std::unique_ptr<PoolCatServer>> started = PoolCatServer::Start(options);
+  absl::StatusOr<std::unique_ptr<PoolCatServer>> started =
+      PoolCatServer::Start(options);
   EXPECT_TRUE(started.ok()) << started.status();
   if (!started.ok()) return nullptr;
   *server = *std::move(started);
-  return v1::PoolCat::NewStub(
-      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  return v1::PoolCat::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
 }
 
 TEST_F(ServiceTest, UnknownMethodStaysUnimplemented) {
@@ -342,9 +356,11 @@ TEST_F(ServiceTest, UnknownMethodStaysUnimplemented) {
   grpc::ByteBuffer send(&slice, 1), recv;
   grpc::ClientContext context;
   std::promise<grpc::Status> done;
-  generic.UnaryCall(&context, "/poolcat.v1.PoolCat/Nope", grpc::StubOptions(), &send, &recv,
+  generic.UnaryCall(&context, "/poolcat.v1.PoolCat/Nope", grpc::StubOptions(),
+                    &send, &recv,
                     [&done](grpc::Status s) { done.set_value(s); });
-  EXPECT_EQ(done.get_future().get().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(done.get_future().get().error_code(),
+            grpc::StatusCode::UNIMPLEMENTED);
 }
 
 TEST(ServiceLimits, OutputLargerThanTheMessageLimitIsResourceExhausted) {
@@ -376,7 +392,8 @@ TEST(ServiceLimits, SmallResponsesPassASmallMessageLimit) {
   ASSERT_NE(stub, nullptr);
   v1::PoolRequest request;
   request.set_op("max_pool2d");
-  *request.mutable_input() = FloatTensor({1, 1, 4, 4}, std::vector<float>(16, 2.0f));
+  *request.mutable_input() =
+      FloatTensor({1, 1, 4, 4}, std::vector<float>(16, 2.0f));
   request.add_kernel_size(2);
   request.set_return_indices(true);
   v1::PoolResponse response;
@@ -391,12 +408,14 @@ TEST(ServiceLimits, RequestLargerThanTheMessageLimitIsResourceExhausted) {
   options.listen = "127.0.0.1:0";
   options.metrics_listen = "";
   options.max_message_bytes = 1024;
-  absl::StatusOr<std::unique_ptr<PoolCatServer>> server = PoolCatServer::Start(options);
+  absl::StatusOr<std::unique_ptr<PoolCatServer>> server =
+      PoolCatServer::Start(options);
   ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::PoolCat::NewStub(
-      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::PoolCat::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
   v1::EchoRequest request;
-  *request.mutable_tensor() = FloatTensor({1000}, std::vector<float>(1000, 1.0f));
+  *request.mutable_tensor() =
+      FloatTensor({1000}, std::vector<float>(1000, 1.0f));
   v1::EchoResponse response;
   grpc::ClientContext context;
   EXPECT_EQ(stub->Echo(&context, request, &response).error_code(),
@@ -409,16 +428,19 @@ TEST(ServiceStart, FailsCleanlyOnUnreadableTlsFiles) {
   options.metrics_listen = "";
   options.tls_cert = "/nonexistent/cert.pem";
   options.tls_key = "/nonexistent/key.pem";
-  absl::StatusOr<std::unique_ptr<PoolCatServer>> server = PoolCatServer::Start(options);
+  absl::StatusOr<std::unique_ptr<PoolCatServer>> server =
+      PoolCatServer::Start(options);
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(server.status().message(), HasSubstr("--tls_cert=/nonexistent/cert.pem"));
+  EXPECT_THAT(server.status().message(),
+              HasSubstr("--tls_cert=/nonexistent/cert.pem"));
 }
 
 TEST(ServiceStart, FailsCleanlyOnBadListenAddress) {
   ServerOptions options;
   options.listen = "not-an-address";
   options.metrics_listen = "";
-  absl::StatusOr<std::unique_ptr<PoolCatServer>> server = PoolCatServer::Start(options);
+  absl::StatusOr<std::unique_ptr<PoolCatServer>> server =
+      PoolCatServer::Start(options);
   EXPECT_EQ(server.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(server.status().message(), HasSubstr("not-an-address"));
 }

@@ -6,12 +6,15 @@
 namespace poolcat::server {
 namespace {
 
-TEST(ToGrpcStatus, OkStaysOk) { EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok()); }
+TEST(ToGrpcStatus, OkStaysOk) {
+  EXPECT_TRUE(ToGrpcStatus(absl::OkStatus()).ok());
+}
 
 TEST(ToGrpcStatus, KeepsCodeAndMessageOfEveryCanonicalCodeButUnknown) {
   for (int code = 1; code <= 16; ++code) {
     if (code == static_cast<int>(absl::StatusCode::kUnknown)) continue;
-    const absl::Status status(static_cast<absl::StatusCode>(code), "input.shape[0] bad");
+    const absl::Status status(static_cast<absl::StatusCode>(code),
+                              "input.shape[0] bad");
     const grpc::Status mapped = ToGrpcStatus(status);
     EXPECT_EQ(static_cast<int>(mapped.error_code()), code);
     EXPECT_EQ(mapped.error_message(), "input.shape[0] bad");
@@ -19,8 +22,8 @@ TEST(ToGrpcStatus, KeepsCodeAndMessageOfEveryCanonicalCodeButUnknown) {
 }
 
 TEST(ToGrpcStatus, InvalidArgumentBecomesInvalidArgument) {
-  const grpc::Status mapped =
-      ToGrpcStatus(absl::InvalidArgumentError("kernel_size must be > 0, but got 0"));
+  const grpc::Status mapped = ToGrpcStatus(
+      absl::InvalidArgumentError("kernel_size must be > 0, but got 0"));
   EXPECT_EQ(mapped.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(mapped.error_message(), "kernel_size must be > 0, but got 0");
 }
@@ -32,7 +35,8 @@ TEST(ToGrpcStatus, NeverAnswersUnknown) {
 }
 
 TEST(ToGrpcStatus, OutOfRangeCodeNumberBecomesInternal) {
-  const grpc::Status mapped = ToGrpcStatus(absl::Status(static_cast<absl::StatusCode>(99), "x"));
+  const grpc::Status mapped =
+      ToGrpcStatus(absl::Status(static_cast<absl::StatusCode>(99), "x"));
   EXPECT_EQ(mapped.error_code(), grpc::StatusCode::INTERNAL);
 }
 
