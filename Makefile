@@ -14,9 +14,10 @@ DEB_PACKAGES := \
   libhwy-dev libcli11-dev libdnnl-dev ocl-icd-opencl-dev prometheus \
   podman runc mmdebstrap uidmap slirp4netns fuse-overlayfs docker-compose python3-yaml \
   python3-torch python3-numpy python3-grpcio python3-protobuf python3-grpc-tools \
-  clang libclang-rt-14-dev libomp-14-dev
+  clang clang-format libclang-rt-14-dev libomp-14-dev
 
-.PHONY: all deps build test test-sanitize test-fuzz fuzz fuzz-build tsan run bench clean format
+.PHONY: all deps build test test-sanitize test-fuzz fuzz fuzz-build tsan run bench clean format \
+  format-check
 
 all: build
 
@@ -48,10 +49,11 @@ $(BUILD_DIR)/build.ninja:
 build: deps $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Every test (the 60 s load test included), then every test but the load
-# test again under ASan + UBSan, then every fuzz target over its corpus plus
-# a short fuzzing run (see tests/RELIABILITY.md).
+# The C++ formatting check, every test (the 60 s load test included), then
+# every test but the load test again under ASan + UBSan, then every fuzz
+# target over its corpus plus a short fuzzing run (see tests/RELIABILITY.md).
 test: build
+	$(MAKE) format-check
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j $(JOBS) --timeout 900
 	$(MAKE) test-sanitize
 	$(MAKE) test-fuzz
@@ -132,8 +134,16 @@ run: build
 bench: build
 	bench/compare
 
-format:
-	git ls-files '*.cc' '*.h' | xargs clang-format -i
+# C++ sources follow .clang-format (Google style); `make format` rewrites
+# them, `make format-check` (part of `make test`) fails on any difference.
+CXX_SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
+
+format: deps
+	clang-format -i $(CXX_SOURCES)
+
+format-check: deps
+	@if [ -z "$(CXX_SOURCES)" ]; then echo "format-check: not a git checkout, skipped"; \
+	else clang-format --dry-run --Werror $(CXX_SOURCES) && echo "C++ sources formatted."; fi
 
 clean:
 	rm -rf $(BUILD_DIR)
