@@ -375,16 +375,17 @@ HWY_INLINE void LoadEvenOdd(DF d, const float* HWY_RESTRICT row, int64_t col,
                             int64_t iw, hn::Vec<DF>& even, hn::Vec<DF>& odd) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   hn::Vec<DF> lo, hi;
-  if (kMasked) {
+  if (kMasked && iw - col < 2 * n) {  // a row end inside these columns
     const hn::Vec<DF> neg_inf = hn::Set(d, -__builtin_inff());
     const int64_t left = iw - col;
     const auto lo_in =
         hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(left, 0, n)));
     const auto hi_in =
         hn::FirstN(d, static_cast<size_t>(std::clamp<int64_t>(left - n, 0, n)));
-    lo = hn::IfThenElse(lo_in, hn::MaskedLoad(lo_in, d, row + col), neg_inf);
-    hi =
-        hn::IfThenElse(hi_in, hn::MaskedLoad(hi_in, d, row + col + n), neg_inf);
+    // One masked load each, -inf merged into the lanes not loaded.
+    lo = hn::Vec<DF>{_mm512_mask_loadu_ps(neg_inf.raw, lo_in.raw, row + col)};
+    hi = hn::Vec<DF>{
+        _mm512_mask_loadu_ps(neg_inf.raw, hi_in.raw, row + col + n)};
   } else {
     lo = hn::LoadU(d, row + col);
     hi = hn::LoadU(d, row + col + n);
@@ -421,36 +422,57 @@ HWY_INLINE void RowMaxStride2(DF d, const float* HWY_RESTRICT row, int64_t iw,
   }
 }
 
-// K vectors of outputs at x of output row `y`.
+// K vectors of outputs at x of output rows [y0, y1), top to bottom. The
+// window max of each input row is computed once: when window y + 1 starts
+// on the last row of window y (3 rows high at stride 2: every output row
+// of W1), that row's maxima are carried over in registers. Input rows are
+// prefetched by the first column group only.
 template <int K, int KW, int PW, bool kMasked>
-HWY_INLINE void MaxStride2Group(DF d, const Pool2dJob& job,
-                                const float* HWY_RESTRICT plane, Range win,
-                                int64_t x, float* HWY_RESTRICT orow) {
+HWY_INLINE void MaxStride2Column(DF d, const Pool2dJob& job,
+                                 const float* HWY_RESTRICT plane,
+                                 float* HWY_RESTRICT out, int64_t y0,
+                                 int64_t y1, int64_t x) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
-  hn::Vec<DF> acc[K];
-  for (int k = 0; k < K; ++k) acc[k] = hn::Set(d, -__builtin_inff());
-  for (int64_t r = win.begin; r < win.end; ++r) {
-    hn::Vec<DF> h[K];
-    RowMaxStride2<K, KW, PW, kMasked>(d, plane + r * job.iw, job.iw, x, h);
+  hn::Vec<DF> h[K];  // the maxima of input row `h_row`
+  int64_t h_row = -1;
+  for (int64_t y = y0; y < y1; ++y) {
+    const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
+    if (x == 0) {
+      // Each input row once, kPrefetchRows ahead of the window's last.
+      for (int64_t r = std::max(win.end - job.sh, win.begin); r < win.end;
+           ++r) {
+        PrefetchRowAhead(plane, r, job.iw);
+      }
+    }
+    hn::Vec<DF> acc[K];
+    for (int k = 0; k < K; ++k) acc[k] = hn::Set(d, -__builtin_inff());
+    for (int64_t r = win.begin; r < win.end; ++r) {
+      if (r != h_row) {
+        RowMaxStride2<K, KW, PW, kMasked>(d, plane + r * job.iw, job.iw, x, h);
+        h_row = r;
+      }
+      for (int k = 0; k < K; ++k)
+        acc[k] = r == win.begin ? h[k] : MaxStep(acc[k], h[k]);
+    }
+    float* orow = out + y * job.ow;
     for (int k = 0; k < K; ++k)
-      acc[k] = r == win.begin ? h[k] : MaxStep(acc[k], h[k]);
+      StoreF(d, acc[k], job.ow - (x + k * n), orow + x + k * n);
   }
-  for (int k = 0; k < K; ++k)
-    StoreF(d, acc[k], job.ow - (x + k * n), orow + x + k * n);
 }
 
 template <int K, int KW, int PW>
-HWY_INLINE void MaxStride2GroupAt(DF d, const Pool2dJob& job,
-                                  const float* HWY_RESTRICT plane, Range win,
-                                  int64_t x, float* HWY_RESTRICT orow) {
+HWY_INLINE void MaxStride2ColumnAt(DF d, const Pool2dJob& job,
+                                   const float* HWY_RESTRICT plane,
+                                   float* HWY_RESTRICT out, int64_t y0,
+                                   int64_t y1, int64_t x) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   // Columns the group reads: [2x, 2(x + K n)), plus one for 3-wide windows
   // without padding (column 2x - 1 for pad 1 is inside the row when x > 0).
   const int64_t end = 2 * (x + K * n) + (KW == 3 && PW == 0 ? 1 : 0);
   if (end <= job.iw) {
-    MaxStride2Group<K, KW, PW, false>(d, job, plane, win, x, orow);
+    MaxStride2Column<K, KW, PW, false>(d, job, plane, out, y0, y1, x);
   } else {
-    MaxStride2Group<K, KW, PW, true>(d, job, plane, win, x, orow);
+    MaxStride2Column<K, KW, PW, true>(d, job, plane, out, y0, y1, x);
   }
 }
 
@@ -460,29 +482,20 @@ void MaxPoolCFStride2(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   for (int64_t u = u0; u < u1; ++u) {
     const auto [ip, op, y0, y1] = UnitAt<float>(job, u);
-    for (int64_t y = y0; y < y1; ++y) {
-      const Range win = Window(y, job.sh, job.ph, job.kh, job.ih);
-      // Each input row once, kPrefetchRows ahead of the window's last.
-      for (int64_t r = std::max(win.end - job.sh, win.begin); r < win.end;
-           ++r) {
-        PrefetchRowAhead(ip, r, job.iw);
-      }
-      float* orow = op + y * job.ow;
-      for (int64_t x = 0; x < job.ow; x += 4 * n) {
-        switch (std::min<int64_t>(4, (job.ow - x + n - 1) / n)) {
-          case 4:
-            MaxStride2GroupAt<4, KW, PW>(d, job, ip, win, x, orow);
-            break;
-          case 3:
-            MaxStride2GroupAt<3, KW, PW>(d, job, ip, win, x, orow);
-            break;
-          case 2:
-            MaxStride2GroupAt<2, KW, PW>(d, job, ip, win, x, orow);
-            break;
-          default:
-            MaxStride2GroupAt<1, KW, PW>(d, job, ip, win, x, orow);
-            break;
-        }
+    for (int64_t x = 0; x < job.ow; x += 4 * n) {
+      switch (std::min<int64_t>(4, (job.ow - x + n - 1) / n)) {
+        case 4:
+          MaxStride2ColumnAt<4, KW, PW>(d, job, ip, op, y0, y1, x);
+          break;
+        case 3:
+          MaxStride2ColumnAt<3, KW, PW>(d, job, ip, op, y0, y1, x);
+          break;
+        case 2:
+          MaxStride2ColumnAt<2, KW, PW>(d, job, ip, op, y0, y1, x);
+          break;
+        default:
+          MaxStride2ColumnAt<1, KW, PW>(d, job, ip, op, y0, y1, x);
+          break;
       }
     }
   }
