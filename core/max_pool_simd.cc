@@ -563,11 +563,18 @@ void FoldMaxChannels(const S* HWY_RESTRICT src, int64_t count, int64_t stride,
   for (; c < channels; ++c) FoldMaxAt<1>(d1, src + c, count, stride, dst + c);
 }
 
+// How far ahead of the window the channels-last W pass prefetches its
+// input. The hardware prefetcher alone leaves a single thread's W1_cl reads
+// about 7% slower (A/B of the two kernels, alternated); 512 B and 1.5 KB
+// ahead gained less, 4 KB and more lost.
+constexpr int64_t kPrefetchBytesCL = 1024;
+
 // Channels-last max_pool over units [u0, u1) of (image, band): the window
 // max along W of every needed input row, then along H.
 template <typename T>
 void MaxPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   const int64_t ch = job.channels;
+  const int64_t x_bytes = job.sw * ch * static_cast<int64_t>(sizeof(T));
   const int64_t row_floats = job.ow * ch;
   const int64_t band_rows = job.band_rows;
   ScratchFloats rows(1, band_rows * row_floats);
@@ -576,8 +583,14 @@ void MaxPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
     const Range band = BandRows(job, y0, y1);
     for (int64_t r = band.begin; r < band.end; ++r) {
       float* hrow = rows.get() + (r - band.begin) * row_floats;
+      const char* row_bytes =
+          reinterpret_cast<const char*>(ip + r * job.iw * ch);
       for (int64_t x = 0; x < job.ow; ++x) {
         const Range win = Window(x, job.sw, job.pw, job.kw, job.iw);
+        // The input bytes this output advances over, kPrefetchBytesCL ahead
+        // (into the next row at the row's end, the next one read).
+        const char* ahead = row_bytes + x * x_bytes + kPrefetchBytesCL;
+        for (int64_t i = 0; i < x_bytes; i += 64) hwy::Prefetch(ahead + i);
         FoldMaxChannels(ip + (r * job.iw + win.begin) * ch, win.end - win.begin,
                         ch, ch, hrow + x * ch);
       }
