@@ -548,6 +548,22 @@ TEST(Reference, RefusesPaddingOverHalfTheKernel) {
   EXPECT_TRUE(RefPool(PoolOp{PoolKind::kMax, 2}, x, args).ok());
 }
 
+// Found by the fuzzer (corpus pool_request_fuzzer/timeout-4442f34d...): the
+// reference walked all 2^55 indices of the dim in front of the 0.
+TEST(Reference, EmptyAdaptiveOutputWithAHugeDimReturnsAtOnce) {
+  const float values[16] = {};
+  Tensor x = Tensor::FromValues<float>(DType::kFloat32, {1, 1, 4, 4}, values);
+  PoolArgs args;
+  args.output_size = {int64_t{1} << 55, 0, 253};
+  for (PoolKind kind : {PoolKind::kAdaptiveMax, PoolKind::kAdaptiveAvg}) {
+    absl::StatusOr<RefPoolResult> got = RefPool(PoolOp{kind, 3}, x, args);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->output.shape(),
+              (std::vector<int64_t>{1, int64_t{1} << 55, 0, 253}));
+    EXPECT_EQ(got->output.numel(), 0);
+  }
+}
+
 TEST(Reference, CompareTreatsNansAsEqualButNotSignedZeros) {
   const float a[] = {NAN, 0.0f};
   const float b[] = {-NAN, -0.0f};
