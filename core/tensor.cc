@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include <sys/mman.h>
+
 #include <cstdlib>
 #include <limits>
 #include <utility>
@@ -13,14 +15,45 @@ namespace {
 // Cache-line (and AVX-512 vector) alignment for every buffer.
 constexpr size_t kAlignment = 64;
 
+// Buffers this large start on a 2 MiB boundary, and their whole 2 MiB pages
+// are backed by transparent huge pages where the kernel offers them on
+// request (THP "madvise" mode, Debian's default). Streaming through 4 KiB
+// pages costs a TLB miss per page, and under a hypervisor each miss is a
+// two-dimensional page walk: on the machines poolcat was measured on, one
+// thread reads 103 MB in 6.8 ms from huge pages and in 10.0 ms from 4 KiB
+// pages, and a fresh buffer takes one fault per 2 MiB instead of 512. The
+// tail after the last whole huge page keeps 4 KiB pages, so no memory is
+// committed beyond the buffer; the alignment costs address space only.
+constexpr size_t kHugePageBytes = size_t{2} << 20;
+constexpr size_t kHugePageMinBytes = 2 * kHugePageBytes;
+
 std::shared_ptr<uint8_t> AllocateAligned(size_t nbytes) {
-  // aligned_alloc needs a size that is a multiple of the alignment, and we
-  // never hand out a null pointer, even for zero bytes.
-  const size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p),
-                                  [](uint8_t* q) { std::free(q); });
+  if (nbytes < kHugePageMinBytes) {
+    void* p = nullptr;
+    // Never a null pointer, even for zero bytes.
+    if (posix_memalign(&p, kAlignment, nbytes == 0 ? 1 : nbytes) != 0) {
+      throw std::bad_alloc();
+    }
+    return std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p),
+                                    [](uint8_t* q) { std::free(q); });
+  }
+  // One huge page more than asked for, aligned inside. posix_memalign would
+  // do the same internally, but it asks malloc for more than the chunk it
+  // later frees, so glibc's dynamic mmap threshold (raised to the size of a
+  // freed mapped chunk) never serves the next buffer of the same size from
+  // the heap: every call would map, and fault in, fresh memory.
+  void* base = std::malloc(nbytes + kHugePageBytes);
+  if (base == nullptr) throw std::bad_alloc();
+  const uintptr_t aligned =
+      (reinterpret_cast<uintptr_t>(base) + kHugePageBytes - 1) &
+      ~(kHugePageBytes - 1);
+  uint8_t* p = reinterpret_cast<uint8_t*>(aligned);
+#ifdef MADV_HUGEPAGE
+  // Advice only: where THP is off or unavailable this fails and the buffer
+  // simply keeps 4 KiB pages.
+  madvise(p, nbytes / kHugePageBytes * kHugePageBytes, MADV_HUGEPAGE);
+#endif
+  return std::shared_ptr<uint8_t>(p, [base](uint8_t*) { std::free(base); });
 }
 
 }  // namespace

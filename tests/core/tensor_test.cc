@@ -193,6 +193,26 @@ TEST(Tensor, ZerosIsZeroFilledAndAligned) {
   EXPECT_EQ(t->size(0), 3);
 }
 
+// Buffers of 4 MiB and more start on a 2 MiB boundary, so that their whole
+// 2 MiB pages can be huge pages (core/tensor.cc); smaller ones stay 64-byte
+// aligned without the extra address space.
+TEST(Tensor, LargeBuffersStartOnAHugePageBoundary) {
+  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
+  for (int64_t floats :
+       {int64_t{1} << 20, (int64_t{1} << 20) + 7, int64_t{25} << 20}) {
+    absl::StatusOr<Tensor> t = Tensor::Zeros(DType::kFloat32, {floats});
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t->data()) % kHugePage, 0u)
+        << floats << " floats";
+    // Every byte is usable, the unaligned tail included.
+    EXPECT_EQ(t->data_as<float>()[floats - 1], 0.0f);
+    t->data_as<float>()[floats - 1] = 1.0f;
+  }
+  absl::StatusOr<Tensor> small = Tensor::Empty(DType::kFloat32, {1000});
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small->data()) % 64, 0u);
+}
+
 TEST(Tensor, EmptyRefusesShapeOverLimit) {
   absl::StatusOr<Tensor> t = Tensor::Empty(DType::kFloat32, {100, 100}, 9999);
   EXPECT_EQ(t.status().code(), absl::StatusCode::kResourceExhausted);
