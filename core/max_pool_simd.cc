@@ -606,14 +606,87 @@ void MaxPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 }
 
+// dst[c] = fold of MaxStep over the taps of one window in raster order
+// (rows, then columns: the generic kernel's order), for K vectors of
+// channels at c (-inf for an empty window).
+template <int K, class D, typename S, typename O>
+HWY_INLINE void FoldMaxWindowAt(D d, const S* HWY_RESTRICT src, int64_t rows,
+                                int64_t cols, int64_t row_stride,
+                                int64_t col_stride, O* HWY_RESTRICT dst) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  hn::Vec<D> acc[K];
+  if (rows <= 0 || cols <= 0) {
+    for (int k = 0; k < K; ++k)
+      StoreF(d, hn::Set(d, -__builtin_inff()), n, dst + k * n);
+    return;
+  }
+  for (int k = 0; k < K; ++k) acc[k] = LoadF(d, src + k * n);
+  for (int64_t r = 0; r < rows; ++r) {
+    const S* row = src + r * row_stride;
+    for (int64_t j = r == 0 ? 1 : 0; j < cols; ++j) {
+      for (int k = 0; k < K; ++k)
+        acc[k] = MaxStep(acc[k], LoadF(d, row + j * col_stride + k * n));
+    }
+  }
+  for (int k = 0; k < K; ++k) StoreF(d, acc[k], n, dst + k * n);
+}
+
+// Channels-last max_pool of small windows straight from the input, one
+// output pixel at a time: as many loads as the separable passes for 3x3
+// windows at stride 2 (and fewer for 2x2), without their scratch rows.
+template <typename T>
+void MaxPoolCLDirectT(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  const DF d;
+  const D1 d1;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t ch = job.channels;
+  const int64_t row_stride = job.iw * ch;
+  for (int64_t u = u0; u < u1; ++u) {
+    const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
+    for (int64_t y = y0; y < y1; ++y) {
+      const Range wy = Window(y, job.sh, job.ph, job.kh, job.ih);
+      for (int64_t x = 0; x < job.ow; ++x) {
+        const Range wx = Window(x, job.sw, job.pw, job.kw, job.iw);
+        const T* src = ip + (wy.begin * job.iw + wx.begin) * ch;
+        T* dst = op + (y * job.ow + x) * ch;
+        const int64_t rows = wy.end - wy.begin, cols = wx.end - wx.begin;
+        int64_t c = 0;
+        for (; c + 4 * n <= ch; c += 4 * n) {
+          FoldMaxWindowAt<4>(d, src + c, rows, cols, row_stride, ch, dst + c);
+        }
+        for (; c + n <= ch; c += n) {
+          FoldMaxWindowAt<1>(d, src + c, rows, cols, row_stride, ch, dst + c);
+        }
+        for (; c < ch; ++c) {
+          FoldMaxWindowAt<1>(d1, src + c, rows, cols, row_stride, ch, dst + c);
+        }
+      }
+    }
+  }
+}
+
+// Direct windows when they take no more loads per output than the
+// separable passes: kh * kw against kw per input row (about sh rows per
+// output row) plus kh. W1's 3x3 at stride 2 and 2x2 windows go direct,
+// SPPF's 5x5 at stride 1 stays separable.
+bool UseDirectCL(const Pool2dJob& job) {
+  return job.kh * job.kw <= job.sh * job.kw + job.kh;
+}
+
+template <typename T>
+void MaxPoolCLOf(const Pool2dJob& job, int64_t u0, int64_t u1) {
+  if (UseDirectCL(job)) return MaxPoolCLDirectT<T>(job, u0, u1);
+  return MaxPoolCLT<T>(job, u0, u1);
+}
+
 void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
   switch (job.elem) {
     case ElemType::kFloat32:
-      return MaxPoolCLT<float>(job, u0, u1);
+      return MaxPoolCLOf<float>(job, u0, u1);
     case ElemType::kBFloat16:
-      return MaxPoolCLT<BFloat16>(job, u0, u1);
+      return MaxPoolCLOf<BFloat16>(job, u0, u1);
     case ElemType::kFloat16:
-      return MaxPoolCLT<Float16>(job, u0, u1);
+      return MaxPoolCLOf<Float16>(job, u0, u1);
   }
 }
 

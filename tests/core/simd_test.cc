@@ -280,6 +280,50 @@ TEST(SimdPool, MaxPoolRectangularAnd1dMatchGeneric) {
   });
 }
 
+// Channels-last max_pool with small windows (2x2, 3x3 at stride 2, 1-D)
+// folds each window straight from the input: channel counts that take the
+// four-vector, one-vector and scalar loops, padding and ceil_mode clipping,
+// NaN and signed zeros, every dtype.
+TEST(SimdPool, ChannelsLastDirectWindowsMatchGeneric) {
+  ForEachTarget([] {
+    uint32_t seed = 1300;
+    for (DType dtype : {DType::kFloat32, DType::kBFloat16, DType::kFloat16}) {
+      for (int64_t ch : {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{64},
+                         int64_t{67}, int64_t{80}}) {
+        for (int64_t k : {2, 3}) {
+          for (int64_t p = 0; p <= k / 2; ++p) {
+            for (bool ceil : {false, true}) {
+              Case c;
+              c.op = {PoolKind::kMax, 2};
+              c.dtype = dtype;
+              c.shape = Shape(2, ch, 9, 13, /*cl=*/true);
+              c.args.kernel_size = {k};
+              c.args.stride = {2};
+              c.args.padding = {p};
+              c.args.ceil_mode = ceil;
+              c.args.channels_last = true;
+              ExpectFastPathMatchesGeneric(
+                  c, SpecialRandom(NumElements(c.shape), seed++));
+              if (::testing::Test::HasFatalFailure()) return;
+            }
+          }
+        }
+        Case d;  // 1-D, window 3 at stride 2
+        d.op = {PoolKind::kMax, 1};
+        d.dtype = dtype;
+        d.shape = {3, 21, ch};
+        d.args.kernel_size = {3};
+        d.args.stride = {2};
+        d.args.padding = {1};
+        d.args.channels_last = true;
+        ExpectFastPathMatchesGeneric(
+            d, SpecialRandom(NumElements(d.shape), seed++));
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+    }
+  });
+}
+
 TEST(SimdPool, LargeShapesSplitIntoBandsAndThreadsMatchGeneric) {
   ForEachTarget([] {
     for (bool cl : {false, true}) {
