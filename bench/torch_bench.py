@@ -4,18 +4,24 @@
 Prints one JSON object per line:
   {"workload": "W1", "layout": "cf"|"cl", "threads": 1, "variant": "reused"|"alloc", "ms": 1.23}
 "reused" writes into a preallocated output through the op's out= overload,
-"alloc" is the plain functional call (fresh output each time). Times are the
+"alloc" is the plain functional call (fresh output each time), and
+"reused_thp" is "reused" with inputs and outputs on 2 MiB transparent huge
+pages, as poolcat's own large tensors are (core/tensor.cc; torch 1.13 has
+no switch for it). Times are the
 median (--stat min: minimum) over repetitions of the mean wall time per call.
 
 Usage: /usr/bin/python3 bench/torch_bench.py [--threads 1,2] [--min-time 0.1] [--stat median|min]
        [--filter W1]
 """
 import argparse
+import ctypes
 import json
+import mmap
 import statistics
 import sys
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -29,6 +35,25 @@ WORKLOADS = [
     ("W6", "cat", (32, 64, 56, 56), 0, 0, 0, True),
     ("W7", "max", (1, 1, 4, 4), 2, 2, 0, True),
 ]
+
+
+HUGE_PAGE = 2 << 20
+_mappings = []  # keeps the huge-page buffers alive
+
+
+def on_huge_pages(t):
+    """A copy of t, same sizes and strides, in anonymous memory that starts on
+    a 2 MiB boundary and is advised MADV_HUGEPAGE."""
+    nbytes = t.numel() * t.element_size()
+    buf = mmap.mmap(-1, nbytes + HUGE_PAGE,
+                    flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    offset = -ctypes.addressof(ctypes.c_char.from_buffer(buf)) % HUGE_PAGE
+    buf.madvise(mmap.MADV_HUGEPAGE, offset, nbytes)
+    _mappings.append(buf)
+    raw = torch.from_numpy(np.frombuffer(buf, np.uint8, nbytes, offset))
+    copy = raw.view(t.dtype).as_strided(t.size(), t.stride())
+    copy.copy_(t)
+    return copy
 
 
 def time_call(fn, min_time, stat="median", repetitions=5):
@@ -46,31 +71,33 @@ def time_call(fn, min_time, stat="median", repetitions=5):
     return (min(means) if stat == "min" else statistics.median(means)) * 1e3
 
 
-def variants(kind, x, y, k, s, p, cip, cl):
-    """Returns {"alloc": fn, "reused": fn} for one workload and layout."""
+def variants(kind, x, y, k, s, p, cip, cl, place=lambda t: t):
+    """Returns {"alloc": fn, "reused": fn} for one workload and layout, with
+    every reused tensor (inputs and outputs) passed through `place`."""
     fmt = torch.channels_last if cl else torch.contiguous_format
+    x, y = place(x), place(y)
     if kind == "max":
         out, idx = torch._C._nn.max_pool2d_with_indices(x, k, s, p)
-        out = out.contiguous(memory_format=fmt)
-        idx = idx.contiguous(memory_format=fmt)
+        out = place(out.contiguous(memory_format=fmt))
+        idx = place(idx.contiguous(memory_format=fmt))
         return {
             "alloc": lambda: F.max_pool2d(x, k, s, p),
             "reused": lambda: torch._C._nn.max_pool2d_with_indices(x, k, s, p, out=(out, idx)),
         }
     if kind == "avg":
-        out = F.avg_pool2d(x, k, s, p, count_include_pad=cip).contiguous(memory_format=fmt)
+        out = place(F.avg_pool2d(x, k, s, p, count_include_pad=cip).contiguous(memory_format=fmt))
         return {
             "alloc": lambda: F.avg_pool2d(x, k, s, p, count_include_pad=cip),
             "reused": lambda: torch._C._nn.avg_pool2d(x, k, s, p, False, cip, None, out=out),
         }
     if kind == "adaptive_avg":
-        out = F.adaptive_avg_pool2d(x, 1).contiguous(memory_format=fmt)
+        out = place(F.adaptive_avg_pool2d(x, 1).contiguous(memory_format=fmt))
         return {
             "alloc": lambda: F.adaptive_avg_pool2d(x, 1),
             "reused": lambda: torch._C._nn.adaptive_avg_pool2d(x, (1, 1), out=out),
         }
     if kind == "cat":
-        out = torch.cat((x, y), 1).contiguous(memory_format=fmt)
+        out = place(torch.cat((x, y), 1).contiguous(memory_format=fmt))
         return {
             "alloc": lambda: torch.cat((x, y), 1),
             "reused": lambda: torch.cat((x, y), 1, out=out),
@@ -100,7 +127,11 @@ def main():
             for threads in [int(t) for t in args.threads.split(",")]:
                 torch.set_num_threads(threads)
                 with torch.no_grad():
-                    for variant, fn in variants(kind, x, y, k, s, p, cip, layout == "cl").items():
+                    cl = layout == "cl"
+                    fns = variants(kind, x, y, k, s, p, cip, cl)
+                    fns["reused_thp"] = variants(kind, x, y, k, s, p, cip, cl,
+                                                 on_huge_pages)["reused"]
+                    for variant, fn in fns.items():
                         ms = time_call(fn, args.min_time, args.stat)
                         print(json.dumps({"workload": name, "layout": layout,
                                           "threads": threads, "variant": variant,
