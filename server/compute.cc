@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/convert.h"
+#include "server/memory.h"
 
 namespace poolcat::server {
 namespace {
@@ -56,9 +57,14 @@ MutableTensorView AllocateInto(DType dtype, absl::Span<const int64_t> shape,
                                v1::Tensor* out) {
   SetTensorHeader(dtype, shape, out);
   std::string* bytes = out->mutable_data();
+  const size_t size = BytesOf(dtype, shape);
+  if (bytes->capacity() < size) {
+    bytes->reserve(size);
+    AdviseHugePages(bytes->data(), bytes->capacity());  // Before the fill.
+  }
   // resize() zero-fills; std::string offers nothing cheaper in C++17, and
   // the fill is one sequential pass over memory the kernel writes next.
-  bytes->resize(BytesOf(dtype, shape));
+  bytes->resize(size);
   return MutableTensorView{dtype, shape, bytes->data()};
 }
 

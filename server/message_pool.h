@@ -6,8 +6,9 @@
 // call. So the request/response message pairs of an RPC are kept after the
 // call and handed to the next, with their bytes fields' capacity: the
 // kernels resize the response's strings within it, and protobuf's parser
-// refills kept strings of repeated fields without reallocating. (It deletes
-// a singular sub-message on Clear, so a PoolRequest's input cannot be kept.)
+// refills kept strings of repeated fields without reallocating. (gRPC's own
+// parse deletes a singular sub-message, so Pool, whose input is one, parses
+// its requests itself: server/request_parse.h.)
 //
 // What is kept is bounded: a pair goes back to the pool only while the bytes
 // all pools of the server hold stay within one RetentionBudget and the pool

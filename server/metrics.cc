@@ -261,7 +261,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
     using grpc::experimental::InterceptionHookPoints;
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::POST_RECV_MESSAGE)) {
-      if (methods->GetRecvMessage() != nullptr)
+      if (methods->GetRecvMessage() != nullptr && !series_.raw_handler)
         metrics_->MessageReceived(series_);
       // Proceed runs the handler on this thread; let it find its start.
       // Once Proceed returns the call may be over and *this deleted.
@@ -276,7 +276,7 @@ class MetricsInterceptor : public grpc::experimental::Interceptor {
     if (methods->QueryInterceptionHookPoint(
             InterceptionHookPoints::PRE_SEND_MESSAGE)) {
       metrics_->MessageSent(series_);
-      if (series_.computes && metrics_->recording()) {
+      if (series_.computes && !series_.raw_handler && metrics_->recording()) {
         // gRPC would serialise the response right after the interceptors;
         // doing it here (once, not twice) lets the encode stage be timed.
         const Clock::time_point encode_start = Clock::now();
@@ -704,7 +704,8 @@ Metrics::Metrics(Options options)
   // Every method the server serves, its series exported (at 0) before the
   // first call, as go-grpc-prometheus's InitializeMetrics does, so rate()
   // sees every call.
-  AddMethod(kPoolCatService, "Pool", "unary", /*computes=*/true);
+  AddMethod(kPoolCatService, "Pool", "unary", /*computes=*/true,
+            /*raw_handler=*/true);
   AddMethod(kPoolCatService, "Concat", "unary", /*computes=*/true);
   AddMethod(kPoolCatService, "Echo", "unary");
   AddMethod("grpc.health.v1.Health", "Check", "unary");
@@ -717,7 +718,8 @@ Metrics::Metrics(Options options)
 Metrics::~Metrics() = default;
 
 void Metrics::AddMethod(absl::string_view service, absl::string_view method,
-                        absl::string_view type, bool computes) {
+                        absl::string_view type, bool computes,
+                        bool raw_handler) {
   MethodSeries series;
   series.index = static_cast<int>(methods_.size());
   series.full_method = absl::StrCat("/", service, "/", method);
@@ -725,6 +727,7 @@ void Metrics::AddMethod(absl::string_view service, absl::string_view method,
   series.method = std::string(method);
   series.type = std::string(type);
   series.computes = computes;
+  series.raw_handler = raw_handler;
   methods_.push_back(std::move(series));
   assert(methods_.size() <= kMaxMethods);
 }

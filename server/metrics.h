@@ -129,6 +129,10 @@ class Metrics {
     std::string full_method;  // "/poolcat.v1.PoolCat/Pool"
     std::string service, method, type;
     bool computes = false;  // Pool or Concat: has call stages.
+    // Pool is a raw method (server/request_parse.h): its handler parses the
+    // request and serializes the response, so it counts the message
+    // received (once parsed) and times the encode stage itself.
+    bool raw_handler = false;
   };
   // `full_method` is gRPC's "/package.Service/Method"; `type` is "unary",
   // "server_stream"... A method the server does not serve is labelled
@@ -203,7 +207,8 @@ class Metrics {
   class HotFamilies;
   Shard& ThisThreadShard();
   void AddMethod(absl::string_view service, absl::string_view method,
-                 absl::string_view type, bool computes = false);
+                 absl::string_view type, bool computes = false,
+                 bool raw_handler = false);
 
   const bool recording_;
   std::unique_ptr<Shard[]> shards_;

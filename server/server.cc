@@ -103,19 +103,20 @@ void SetConnectionAge(grpc::ServerBuilder& builder,
   }
 }
 
-// Clears a used response for the next call, keeping its output tensor (and
-// the output buffer's capacity) attached, since every successful call sets
-// it; returns the bytes kept. Clear() alone would delete the sub-message,
-// and an indices tensor is dropped because a response may only carry one
-// when asked for.
-template <typename Response>
-uint64_t KeepOutputOnly(Response* response) {
-  v1::Tensor* output = response->release_output();
-  response->Clear();
-  if (output == nullptr) return 0;
-  output->Clear();  // Keeps the string's capacity.
-  response->set_allocated_output(output);
-  return output->data().capacity();
+// Clears a used message for the next call, keeping one tensor field (and
+// its buffer's capacity) attached, and returns the bytes kept; Clear() alone
+// would delete the sub-message. Responses keep their output (every
+// successful call sets it; an indices tensor is dropped, since a response
+// only carries one when asked for), Pool requests their input.
+template <typename Message>
+uint64_t KeepOnly(Message* message, v1::Tensor* (Message::*release)(),
+                  void (Message::*set_allocated)(v1::Tensor*)) {
+  v1::Tensor* kept = (message->*release)();
+  message->Clear();
+  if (kept == nullptr) return 0;
+  kept->Clear();  // Keeps the string's capacity.
+  (message->*set_allocated)(kept);
+  return kept->data().capacity();
 }
 
 // The /metrics endpoint, or null when disabled (empty --metrics_listen) or
@@ -195,15 +196,18 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
   Limits limits;
   limits.max_elements = options.max_elements;
   limits.max_response_bytes = static_cast<uint64_t>(options.max_message_bytes);
-  s->service_ = std::make_unique<PoolCatService>(limits, s->pool_.get(),
-                                                 s->metrics_.get());
   // Pool and Concat carry large tensors both ways; Echo stays a bare gRPC
   // round trip (the benchmark baseline), with gRPC's default allocation.
   s->pool_messages_ =
       std::make_unique<MessagePool<v1::PoolRequest, v1::PoolResponse>>(
           [](v1::PoolRequest* request, v1::PoolResponse* response) {
-            request->Clear();
-            return KeepOutputOnly(response);
+            // Pool parses its requests itself (server/request_parse.h), so
+            // the input tensor and its buffer survive for the next call.
+            const uint64_t kept =
+                KeepOnly(request, &v1::PoolRequest::release_input,
+                         &v1::PoolRequest::set_allocated_input);
+            return kept + KeepOnly(response, &v1::PoolResponse::release_output,
+                                   &v1::PoolResponse::set_allocated_output);
           },
           s->buffer_budget_.get());
   s->concat_messages_ =
@@ -214,10 +218,13 @@ absl::StatusOr<std::unique_ptr<PoolCatServer>> PoolCatServer::Start(
               kept += t.data().capacity();
             // Cleared elements of a repeated field stay allocated for reuse.
             request->Clear();
-            return kept + KeepOutputOnly(response);
+            return kept + KeepOnly(response,
+                                   &v1::ConcatResponse::release_output,
+                                   &v1::ConcatResponse::set_allocated_output);
           },
           s->buffer_budget_.get());
-  s->service_->SetMessageAllocatorFor_Pool(s->pool_messages_.get());
+  s->service_ = std::make_unique<PoolCatService>(
+      limits, s->pool_.get(), s->metrics_.get(), s->pool_messages_.get());
   s->service_->SetMessageAllocatorFor_Concat(s->concat_messages_.get());
 
   grpc::EnableDefaultHealthCheckService(true);

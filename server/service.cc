@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/request_parse.h"
 #include "server/status.h"
 
 namespace poolcat::server {
@@ -74,9 +76,10 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 }
 
 // Runs `work` (absl::Status(const ExecOptions&)) under a compute slot, or
-// finishes the call RESOURCE_EXHAUSTED at once when none is free. `stages`
-// times the wait for a worker and the computation, which is also `op`'s
-// time.
+// finishes the call RESOURCE_EXHAUSTED at once when none is free, then
+// `encode` (absl::Status(Metrics::StageTimer&)) when the work succeeded.
+// `stages` times the wait for a worker and the computation, which is also
+// `op`'s time.
 //
 // Tiny work runs right here (see ComputePool) and finishes through the
 // default reactor: a custom reactor with OnCancel costs gRPC an extra
@@ -84,12 +87,12 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 // work is over before a cancellation could matter. Other work gets a
 // ComputeReactor so the kernel stops when the call is cancelled or its
 // deadline passes, and a pool worker finishes the call.
-template <typename Work>
+template <typename Work, typename Encode>
 grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context,
                                   uint64_t work_bytes, const Limits& limits,
                                   ComputePool* pool, Metrics* metrics,
                                   Metrics::StageTimer stages, OpId op,
-                                  Work work) {
+                                  Work work, Encode encode) {
   metrics->ComputationAdmitted();
   if (ComputePool::RunsInline(work_bytes)) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
@@ -100,7 +103,10 @@ grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context,
       exec.max_elements = limits.max_elements;
       exec.num_threads = num_threads;
       status = work(exec);
-      if (status.ok()) metrics->ObserveOp(op, stages.Mark(Stage::kCompute));
+      if (status.ok()) {
+        metrics->ObserveOp(op, stages.Mark(Stage::kCompute));
+        status = encode(stages);
+      }
     });
     metrics->ComputationDone();
     if (!admitted) metrics->Rejected(RejectReason::kOverConcurrency);
@@ -110,9 +116,9 @@ grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context,
 
   auto* reactor = new ComputeReactor(context);
   const bool admitted = pool->TrySubmit(
-      work_bytes,
-      [reactor, metrics, stages, op, max_elements = limits.max_elements,
-       work = std::move(work)](int num_threads) mutable {
+      work_bytes, [reactor, metrics, stages, op,
+                   max_elements = limits.max_elements, work = std::move(work),
+                   encode = std::move(encode)](int num_threads) mutable {
         stages.Mark(Stage::kQueueWait);
         absl::Status status;
         if (reactor->Stopped()) {
@@ -124,7 +130,10 @@ grpc::ServerUnaryReactor* Compute(grpc::CallbackServerContext* context,
           exec.num_threads = num_threads;
           exec.cancelled = reactor->cancelled_flag();
           status = work(exec);
-          if (status.ok()) metrics->ObserveOp(op, stages.Mark(Stage::kCompute));
+          if (status.ok()) {
+            metrics->ObserveOp(op, stages.Mark(Stage::kCompute));
+            status = encode(stages);
+          }
         }
         metrics->ComputationDone();
         reactor->FinishWith(status);
@@ -144,32 +153,70 @@ grpc::ServerUnaryReactor* Refuse(grpc::CallbackServerContext* context,
   return FinishNow(context, status);
 }
 
+// A typed response is serialized by gRPC after the handler (and timed by
+// the metrics interceptor).
+absl::Status EncodedByGrpc(Metrics::StageTimer&) { return absl::OkStatus(); }
+
 }  // namespace
 
 PoolCatService::PoolCatService(const Limits& limits, ComputePool* pool,
-                               Metrics* metrics)
-    : limits_(limits), pool_(pool), metrics_(metrics) {}
+                               Metrics* metrics, PoolMessages* pool_messages)
+    : limits_(limits),
+      pool_(pool),
+      metrics_(metrics),
+      pool_messages_(pool_messages),
+      pool_series_(metrics->Series("/poolcat.v1.PoolCat/Pool", "unary")) {}
 
 grpc::ServerUnaryReactor* PoolCatService::Pool(
-    grpc::CallbackServerContext* context, const v1::PoolRequest* request,
-    v1::PoolResponse* response) {
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
+    grpc::ByteBuffer* response_bytes) {
   Metrics::StageTimer stages = metrics_->StartStages(context);
+  // The pair goes back to its pool once the last holder lets go: on a
+  // refusal right here, otherwise after the worker serialized the response.
+  std::shared_ptr<grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>>
+      messages(
+          pool_messages_->AllocateMessages(),
+          [](grpc::MessageHolder<v1::PoolRequest, v1::PoolResponse>* holder) {
+            holder->Release();
+          });
+  const v1::PoolRequest* request = messages->request();
+  // ProtoBufferReader only reads the buffer, but takes it non-const.
+  if (absl::Status parsed = ParsePoolRequest(
+          const_cast<grpc::ByteBuffer*>(request_bytes), messages->request());
+      !parsed.ok()) {
+    return Refuse(context, metrics_, parsed);
+  }
+  metrics_->MessageReceived(pool_series_);
   metrics_->BytesIn(PayloadBytes(request->input()));
   absl::StatusOr<PreparedPool> prepared = PreparePool(*request, limits_);
   stages.Mark(Stage::kDecode);
   if (!prepared.ok()) return Refuse(context, metrics_, prepared.status());
   const uint64_t work_bytes = prepared->work_bytes;
   const OpId op = OpIdOf(prepared->plan.op);
-  return Compute(context, work_bytes, limits_, pool_, metrics_, stages, op,
-                 [prepared = *std::move(prepared), response,
-                  metrics = metrics_](const ExecOptions& exec) {
-                   absl::Status status = ExecutePool(prepared, response, exec);
-                   if (status.ok()) {
-                     metrics->BytesOut(PayloadBytes(response->output()) +
-                                       PayloadBytes(response->indices()));
-                   }
-                   return status;
-                 });
+  v1::PoolResponse* response = messages->response();
+  return Compute(
+      context, work_bytes, limits_, pool_, metrics_, stages, op,
+      [prepared = *std::move(prepared), response,
+       metrics = metrics_](const ExecOptions& exec) {
+        absl::Status status = ExecutePool(prepared, response, exec);
+        if (status.ok()) {
+          metrics->BytesOut(PayloadBytes(response->output()) +
+                            PayloadBytes(response->indices()));
+        }
+        return status;
+      },
+      [messages, response_bytes](Metrics::StageTimer& encode_stage) {
+        bool own_buffer = false;
+        const grpc::Status serialized =
+            grpc::SerializationTraits<v1::PoolResponse>::Serialize(
+                *messages->response(), response_bytes, &own_buffer);
+        encode_stage.Mark(Stage::kEncode);
+        if (!serialized.ok()) {
+          return absl::InternalError(absl::StrCat(
+              "cannot serialize the response: ", serialized.error_message()));
+        }
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* PoolCatService::Concat(
@@ -183,16 +230,17 @@ grpc::ServerUnaryReactor* PoolCatService::Concat(
   stages.Mark(Stage::kDecode);
   if (!prepared.ok()) return Refuse(context, metrics_, prepared.status());
   const uint64_t work_bytes = prepared->work_bytes;
-  return Compute(context, work_bytes, limits_, pool_, metrics_, stages, kCatOp,
-                 [prepared = *std::move(prepared), response,
-                  metrics = metrics_](const ExecOptions& exec) {
-                   absl::Status status =
-                       ExecuteConcat(prepared, response, exec);
-                   if (status.ok()) {
-                     metrics->BytesOut(PayloadBytes(response->output()));
-                   }
-                   return status;
-                 });
+  return Compute(
+      context, work_bytes, limits_, pool_, metrics_, stages, kCatOp,
+      [prepared = *std::move(prepared), response,
+       metrics = metrics_](const ExecOptions& exec) {
+        absl::Status status = ExecuteConcat(prepared, response, exec);
+        if (status.ok()) {
+          metrics->BytesOut(PayloadBytes(response->output()));
+        }
+        return status;
+      },
+      EncodedByGrpc);
 }
 
 grpc::ServerUnaryReactor* PoolCatService::Echo(

@@ -17,14 +17,26 @@
 
 namespace poolcat::server {
 
-class PoolCatService final : public poolcat::v1::PoolCat::CallbackService {
+// Pool is a raw method, parsed by the handler into pooled messages (see
+// server/request_parse.h); Concat and Echo are typed.
+using PoolCatServiceBase = poolcat::v1::PoolCat::WithRawCallbackMethod_Pool<
+    poolcat::v1::PoolCat::WithCallbackMethod_Concat<
+        poolcat::v1::PoolCat::WithCallbackMethod_Echo<
+            poolcat::v1::PoolCat::Service>>>;
+
+class PoolCatService final : public PoolCatServiceBase {
  public:
-  // `pool` and `metrics` must outlive the service and every call on it.
-  PoolCatService(const Limits& limits, ComputePool* pool, Metrics* metrics);
+  using PoolMessages = grpc::MessageAllocator<poolcat::v1::PoolRequest,
+                                              poolcat::v1::PoolResponse>;
+
+  // `pool`, `metrics` and `pool_messages` (where Pool's request/response
+  // pairs come from) must outlive the service and every call on it.
+  PoolCatService(const Limits& limits, ComputePool* pool, Metrics* metrics,
+                 PoolMessages* pool_messages);
 
   grpc::ServerUnaryReactor* Pool(grpc::CallbackServerContext* context,
-                                 const poolcat::v1::PoolRequest* request,
-                                 poolcat::v1::PoolResponse* response) override;
+                                 const grpc::ByteBuffer* request,
+                                 grpc::ByteBuffer* response) override;
   grpc::ServerUnaryReactor* Concat(
       grpc::CallbackServerContext* context,
       const poolcat::v1::ConcatRequest* request,
@@ -37,6 +49,8 @@ class PoolCatService final : public poolcat::v1::PoolCat::CallbackService {
   const Limits limits_;
   ComputePool* const pool_;
   Metrics* const metrics_;
+  PoolMessages* const pool_messages_;
+  const Metrics::MethodSeries& pool_series_;
 };
 
 }  // namespace poolcat::server
