@@ -1,6 +1,10 @@
 // Fuzz target: arbitrary bytes as a poolcat.v1.PoolRequest, through the
-// server's request path (server/convert validation, PreparePool,
-// ExecutePool) exactly as the Pool handler runs it.
+// server's request path (ParsePoolRequest into a pooled message that keeps
+// its input buffer from input to input, server/convert validation,
+// PreparePool, ExecutePool) exactly as the Pool handler runs it.
+//
+// ParsePoolRequest must accept exactly what protobuf's own parse accepts and
+// give an equal message (presence of the input included).
 //
 // Every input must end in OK or a client-error status with a message
 // (never a crash, UB, INTERNAL or UNKNOWN). When the server computes a
@@ -14,9 +18,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/pool.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "grpcpp/support/byte_buffer.h"
+#include "grpcpp/support/slice.h"
 #include "poolcat/v1/poolcat.pb.h"
 #include "server/compute.h"
 #include "server/convert.h"
+#include "server/request_parse.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/fuzz/request_check.h"
 #include "tests/reference/reference.h"
@@ -118,9 +126,32 @@ void CheckPoolRequest(const poolcat::v1::PoolRequest& request) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const bool quiet = poolcat::fuzz::SilenceProtobufLogs();
   (void)quiet;
-  poolcat::v1::PoolRequest request;
-  if (!request.ParseFromArray(data, static_cast<int>(size)))
-    return 0;  // gRPC refuses these.
-  poolcat::fuzz::CheckPoolRequest(request);
+  poolcat::v1::PoolRequest expected;
+  const bool protobuf_ok =
+      expected.ParseFromArray(data, static_cast<int>(size));
+
+  // The server's parse, into one message kept across inputs as the server's
+  // message pool keeps it: cleared, its input tensor still attached.
+  static poolcat::v1::PoolRequest* const pooled = new poolcat::v1::PoolRequest;
+  if (poolcat::v1::Tensor* input = pooled->release_input()) {
+    pooled->Clear();
+    input->Clear();
+    pooled->set_allocated_input(input);
+  }
+  grpc::Slice slice(data, size);
+  grpc::ByteBuffer bytes(&slice, 1);
+  const absl::Status parsed = poolcat::server::ParsePoolRequest(&bytes, pooled);
+  FUZZ_CHECK(parsed.ok() == protobuf_ok,
+             absl::StrCat("ParsePoolRequest says ", parsed.ToString(),
+                          ", protobuf's parse ", protobuf_ok ? "ok" : "fails"));
+  if (!protobuf_ok) return 0;  // Refused with INVALID_ARGUMENT.
+  FUZZ_CHECK(
+      google::protobuf::util::MessageDifferencer::Equals(*pooled, expected) &&
+          pooled->has_input() == expected.has_input(),
+      absl::StrCat("ParsePoolRequest gave {",
+                   pooled->ShortDebugString().substr(0, 400),
+                   "}, protobuf's parse {",
+                   expected.ShortDebugString().substr(0, 400), "}"));
+  poolcat::fuzz::CheckPoolRequest(*pooled);
   return 0;
 }
