@@ -6,9 +6,9 @@
 // input tensor, and the buffer of its bytes, would be new on every call.
 // protobuf 3.21 then grows that buffer in steps (it reserves at most 50 MB
 // up front, against hostile length prefixes), so a 103 MB input was copied
-// into 50, 100 and 200 MB of fresh memory: 126 ms of decoding for 15 ms of
-// pooling. Pool is therefore a raw gRPC method, and its request is parsed
-// here into a message whose input tensor (and buffer) is kept.
+// into 50, 100 and 200 MB of fresh memory: over 120 ms of decoding for
+// 15 ms of pooling. Pool is therefore a raw gRPC method, and its request is
+// parsed here into a message whose input tensor (and buffer) is kept.
 #ifndef POOLCAT_SERVER_REQUEST_PARSE_H_
 #define POOLCAT_SERVER_REQUEST_PARSE_H_
 
