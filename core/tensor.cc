@@ -15,15 +15,10 @@ namespace {
 // Cache-line (and AVX-512 vector) alignment for every buffer.
 constexpr size_t kAlignment = 64;
 
-// Buffers this large start on a 2 MiB boundary, and their whole 2 MiB pages
-// are backed by transparent huge pages where the kernel offers them on
-// request (THP "madvise" mode, Debian's default). Streaming through 4 KiB
-// pages costs a TLB miss per page, and under a hypervisor each miss is a
-// two-dimensional page walk: on the machines poolcat was measured on, one
-// thread reads 103 MB in 6.8 ms from huge pages and in 10.0 ms from 4 KiB
-// pages, and a fresh buffer takes one fault per 2 MiB instead of 512. The
-// tail after the last whole huge page keeps 4 KiB pages, so no memory is
-// committed beyond the buffer; the alignment costs address space only.
+// Buffers this large start on a 2 MiB boundary, so that all their whole
+// 2 MiB pages can be huge pages (AdviseHugePages); the tail after the last
+// whole huge page keeps 4 KiB pages, so no memory is committed beyond the
+// buffer, and the alignment costs address space only.
 constexpr size_t kHugePageBytes = size_t{2} << 20;
 constexpr size_t kHugePageMinBytes = 2 * kHugePageBytes;
 
@@ -48,15 +43,26 @@ std::shared_ptr<uint8_t> AllocateAligned(size_t nbytes) {
       (reinterpret_cast<uintptr_t>(base) + kHugePageBytes - 1) &
       ~(kHugePageBytes - 1);
   uint8_t* p = reinterpret_cast<uint8_t*>(aligned);
-#ifdef MADV_HUGEPAGE
-  // Advice only: where THP is off or unavailable this fails and the buffer
-  // simply keeps 4 KiB pages.
-  madvise(p, nbytes / kHugePageBytes * kHugePageBytes, MADV_HUGEPAGE);
-#endif
+  AdviseHugePages(p, nbytes);
   return std::shared_ptr<uint8_t>(p, [base](uint8_t*) { std::free(base); });
 }
 
 }  // namespace
+
+void AdviseHugePages(void* data, size_t bytes) {
+  if (bytes < kHugePageMinBytes) return;
+  const uintptr_t begin =
+      (reinterpret_cast<uintptr_t>(data) + kHugePageBytes - 1) &
+      ~uintptr_t{kHugePageBytes - 1};
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) &
+                        ~uintptr_t{kHugePageBytes - 1};
+#ifdef MADV_HUGEPAGE
+  // Fails harmlessly where THP is off or unavailable.
+  if (end > begin) {
+    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+  }
+#endif
+}
 
 absl::StatusOr<int64_t> CheckedNumel(absl::Span<const int64_t> shape,
                                      DType dtype, int64_t max_elements,

@@ -22,6 +22,17 @@
 
 namespace poolcat {
 
+// Advises the whole 2 MiB pages inside [data, data + bytes) onto
+// transparent huge pages (MADV_HUGEPAGE) when `bytes` is 4 MiB or more; call
+// it before the buffer's pages are first written, since pages already present
+// keep their size. Kernels stream through huge pages much faster on machines
+// whose TLB misses are costly (under a hypervisor: W1's 103 MB read in 6.8 ms
+// against 10.0 ms), and a first write faults once per 2 MiB instead of 512
+// times. Tensor buffers get it (and start on a 2 MiB boundary); the server
+// uses it for its protobuf tensor buffers. Advice only: without THP, or off
+// Linux, nothing changes.
+void AdviseHugePages(void* data, size_t bytes);
+
 // Default cap on the element count of any tensor the core creates or accepts
 // (2^31 elements: 8 GiB of float32). Callers may pass a tighter limit.
 inline constexpr int64_t kDefaultMaxElements = int64_t{1} << 31;

@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/tensor.h"
 #include "server/convert.h"
-#include "server/memory.h"
 
 namespace poolcat::server {
 namespace {

@@ -1,7 +1,6 @@
 #include "server/memory.h"
 
 #include <malloc.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,20 +42,6 @@ void ConfigureAllocator(uint64_t max_retained_bytes) {
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMaxMmapThreshold));
   mallopt(M_TRIM_THRESHOLD,
           static_cast<int>(std::min<uint64_t>(max_retained_bytes, INT_MAX)));
-}
-
-void AdviseHugePages(void* data, size_t bytes) {
-  constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
-  if (bytes < 2 * kHugePage) return;
-  const uintptr_t begin =
-      (reinterpret_cast<uintptr_t>(data) + kHugePage - 1) & ~(kHugePage - 1);
-  const uintptr_t end =
-      (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHugePage - 1);
-#ifdef MADV_HUGEPAGE
-  if (end > begin) {
-    madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-  }
-#endif
 }
 
 uint64_t MallocKeptBytes() {

@@ -12,7 +12,6 @@
 #define POOLCAT_SERVER_MEMORY_H_
 
 #include <condition_variable>
-#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <thread>
@@ -29,14 +28,6 @@ void ConfigureAllocator(uint64_t max_retained_bytes);
 // data). mallinfo2's free-byte count would be no good: it keeps counting
 // free chunks whose pages malloc_trim already gave back.
 uint64_t MallocKeptBytes();
-
-// Advises the whole 2 MiB pages inside [data, data + bytes) onto
-// transparent huge pages (MADV_HUGEPAGE), for buffers of 4 MiB and more
-// whose pages are not yet written: as core/tensor.cc does for tensors, since
-// kernels stream through huge pages much faster on these machines, and a
-// first write then faults once per 2 MiB. Pages already present keep their
-// size. Advice only: without THP nothing changes.
-void AdviseHugePages(void* data, size_t bytes);
 
 // Checks MallocKeptBytes() about once a second and returns memory to the
 // kernel when it exceeds the bound.

@@ -5,10 +5,10 @@
 #include <memory>
 #include <optional>
 
+#include "core/tensor.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/wire_format_lite.h"
 #include "grpcpp/support/proto_buffer_reader.h"
-#include "server/memory.h"
 
 namespace poolcat::server {
 namespace {
