@@ -3,7 +3,7 @@
 #include <climits>
 #include <cstdint>
 #include <memory>
-#include <optional>
+#include <string>
 
 #include "core/tensor.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -65,14 +65,18 @@ InputOnWire ScanForInput(grpc::ByteBuffer* bytes) {
   return found;
 }
 
+// Built only on failure: a Status with a message allocates.
+absl::Status NotAPoolRequest() {
+  return absl::InvalidArgumentError(
+      "request is not a valid protobuf message for /poolcat.v1.PoolCat/Pool");
+}
+
 }  // namespace
 
 absl::Status ParsePoolRequest(grpc::ByteBuffer* bytes,
                               v1::PoolRequest* request) {
-  const absl::Status invalid = absl::InvalidArgumentError(
-      "request is not a valid protobuf message for /poolcat.v1.PoolCat/Pool");
   const size_t length = bytes->Length();
-  if (length > static_cast<size_t>(INT_MAX)) return invalid;
+  if (length > static_cast<size_t>(INT_MAX)) return NotAPoolRequest();
   const InputOnWire input_on_wire = ScanForInput(bytes);
 
   std::unique_ptr<v1::Tensor> input(request->release_input());
@@ -93,7 +97,7 @@ absl::Status ParsePoolRequest(grpc::ByteBuffer* bytes,
   grpc::ProtoBufferReader reader(bytes);
   if (!reader.status().ok() || !request->MergeFromBoundedZeroCopyStream(
                                    &reader, static_cast<int>(length))) {
-    return invalid;
+    return NotAPoolRequest();
   }
   return absl::OkStatus();
 }
