@@ -451,28 +451,12 @@ HWY_INLINE void AvgAt(D d, const T* HWY_RESTRICT in, const Pool2dJob& job,
 // Channels-last avg_pool over units [u0, u1) of (image, band).
 template <typename T>
 void AvgPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
-  const DF d;
-  const D1 d1;
-  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
-  const int64_t ch = job.channels;
-  for (int64_t u = u0; u < u1; ++u) {
-    const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
-    for (int64_t y = y0; y < y1; ++y) {
-      const Range rows = Window(y, job.sh, job.ph, job.kh, job.ih);
-      for (int64_t x = 0; x < job.ow; ++x) {
-        const Range cols = Window(x, job.sw, job.pw, job.kw, job.iw);
-        const float divisor = job.divisors[y * job.ow + x];
-        T* dst = op + (y * job.ow + x) * ch;
-        int64_t c = 0;
-        for (; c + 4 * n <= ch; c += 4 * n)
-          AvgAt<4>(d, ip + c, job, rows, cols, divisor, dst + c);
-        for (; c + n <= ch; c += n)
-          AvgAt<1>(d, ip + c, job, rows, cols, divisor, dst + c);
-        for (; c < ch; ++c)
-          AvgAt<1>(d1, ip + c, job, rows, cols, divisor, dst + c);
-      }
-    }
-  }
+  ForEachWindowCL<T>(job, u0, u1,
+                     [&](auto k, auto d, const T* in, Range rows, Range cols,
+                         int64_t pixel, T* dst) {
+                       AvgAt<decltype(k)::value>(d, in, job, rows, cols,
+                                                 job.divisors[pixel], dst);
+                     });
 }
 
 void AvgPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {

@@ -636,33 +636,15 @@ HWY_INLINE void FoldMaxWindowAt(D d, const S* HWY_RESTRICT src, int64_t rows,
 // windows at stride 2 (and fewer for 2x2), without their scratch rows.
 template <typename T>
 void MaxPoolCLDirectT(const Pool2dJob& job, int64_t u0, int64_t u1) {
-  const DF d;
-  const D1 d1;
-  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t ch = job.channels;
-  const int64_t row_stride = job.iw * ch;
-  for (int64_t u = u0; u < u1; ++u) {
-    const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
-    for (int64_t y = y0; y < y1; ++y) {
-      const Range wy = Window(y, job.sh, job.ph, job.kh, job.ih);
-      for (int64_t x = 0; x < job.ow; ++x) {
-        const Range wx = Window(x, job.sw, job.pw, job.kw, job.iw);
-        const T* src = ip + (wy.begin * job.iw + wx.begin) * ch;
-        T* dst = op + (y * job.ow + x) * ch;
-        const int64_t rows = wy.end - wy.begin, cols = wx.end - wx.begin;
-        int64_t c = 0;
-        for (; c + 4 * n <= ch; c += 4 * n) {
-          FoldMaxWindowAt<4>(d, src + c, rows, cols, row_stride, ch, dst + c);
-        }
-        for (; c + n <= ch; c += n) {
-          FoldMaxWindowAt<1>(d, src + c, rows, cols, row_stride, ch, dst + c);
-        }
-        for (; c < ch; ++c) {
-          FoldMaxWindowAt<1>(d1, src + c, rows, cols, row_stride, ch, dst + c);
-        }
-      }
-    }
-  }
+  ForEachWindowCL<T>(job, u0, u1,
+                     [&](auto k, auto d, const T* in, Range rows, Range cols,
+                         int64_t /*pixel*/, T* dst) {
+                       FoldMaxWindowAt<decltype(k)::value>(
+                           d, in + (rows.begin * job.iw + cols.begin) * ch,
+                           rows.end - rows.begin, cols.end - cols.begin,
+                           job.iw * ch, ch, dst);
+                     });
 }
 
 // Direct windows when they take no more loads per output than the

@@ -186,6 +186,41 @@ HWY_INLINE int64_t ScratchRowLength(const Pool2dJob& job, int64_t owr,
   return RoundUp((a > b ? a : b) + 2 * job.kw + 4 * lanes, lanes);
 }
 
+// The loops of the channels-last kernels that read each window straight
+// from the input: every output pixel of units [u0, u1), its channels in
+// chunks of four vectors, then one vector, then one lane at a time.
+// fold(k, d, in, rows, cols, pixel, dst) computes one chunk: k is
+// std::integral_constant<int, K> for K vectors of descriptor d's lanes, `in`
+// the image's input at the chunk's first channel, rows and cols the window
+// clipped to the input, pixel = y * ow + x, dst the chunk's output.
+template <typename T, class Fold>
+HWY_INLINE void ForEachWindowCL(const Pool2dJob& job, int64_t u0, int64_t u1,
+                                const Fold& fold) {
+  const DF d;
+  const D1 d1;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t ch = job.channels;
+  const std::integral_constant<int, 4> four;
+  const std::integral_constant<int, 1> one;
+  for (int64_t u = u0; u < u1; ++u) {
+    const auto [ip, op, y0, y1] = UnitAt<T>(job, u);
+    for (int64_t y = y0; y < y1; ++y) {
+      const Range rows = Window(y, job.sh, job.ph, job.kh, job.ih);
+      for (int64_t x = 0; x < job.ow; ++x) {
+        const Range cols = Window(x, job.sw, job.pw, job.kw, job.iw);
+        const int64_t pixel = y * job.ow + x;
+        T* dst = op + pixel * ch;
+        int64_t c = 0;
+        for (; c + 4 * n <= ch; c += 4 * n)
+          fold(four, d, ip + c, rows, cols, pixel, dst + c);
+        for (; c + n <= ch; c += n)
+          fold(one, d, ip + c, rows, cols, pixel, dst + c);
+        for (; c < ch; ++c) fold(one, d1, ip + c, rows, cols, pixel, dst + c);
+      }
+    }
+  }
+}
+
 // NOLINTNEXTLINE(google-readability-namespace-comments)
 }  // namespace HWY_NAMESPACE
 }  // namespace poolcat::simd::internal
