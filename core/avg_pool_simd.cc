@@ -414,14 +414,9 @@ void AvgPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
     return AvgPoolCFDirect<0, 0>(job, u0, u1);
   }
 #endif
-  switch (job.elem) {
-    case ElemType::kFloat32:
-      return AvgPoolCFT<float>(job, u0, u1);
-    case ElemType::kBFloat16:
-      return AvgPoolCFT<BFloat16>(job, u0, u1);
-    case ElemType::kFloat16:
-      return AvgPoolCFT<Float16>(job, u0, u1);
-  }
+  return WithElemType(job.elem, [&](auto elem) {
+    AvgPoolCFT<typename decltype(elem)::type>(job, u0, u1);
+  });
 }
 
 // K vectors of channels of one channels-last avg_pool output.
@@ -460,14 +455,9 @@ void AvgPoolCLT(const Pool2dJob& job, int64_t u0, int64_t u1) {
 }
 
 void AvgPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
-  switch (job.elem) {
-    case ElemType::kFloat32:
-      return AvgPoolCLT<float>(job, u0, u1);
-    case ElemType::kBFloat16:
-      return AvgPoolCLT<BFloat16>(job, u0, u1);
-    case ElemType::kFloat16:
-      return AvgPoolCLT<Float16>(job, u0, u1);
-  }
+  return WithElemType(job.elem, [&](auto elem) {
+    AvgPoolCLT<typename decltype(elem)::type>(job, u0, u1);
+  });
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)

@@ -512,23 +512,13 @@ void MaxPoolCF(const Pool2dJob& job, int64_t u0, int64_t u1) {
   }
 #endif
   if (job.flat_pitch > 0) {
-    switch (job.elem) {
-      case ElemType::kFloat32:
-        return MaxPoolCFFlatT<float>(job, u0, u1);
-      case ElemType::kBFloat16:
-        return MaxPoolCFFlatT<BFloat16>(job, u0, u1);
-      case ElemType::kFloat16:
-        return MaxPoolCFFlatT<Float16>(job, u0, u1);
-    }
+    return WithElemType(job.elem, [&](auto elem) {
+      MaxPoolCFFlatT<typename decltype(elem)::type>(job, u0, u1);
+    });
   }
-  switch (job.elem) {
-    case ElemType::kFloat32:
-      return MaxPoolCFT<float>(job, u0, u1);
-    case ElemType::kBFloat16:
-      return MaxPoolCFT<BFloat16>(job, u0, u1);
-    case ElemType::kFloat16:
-      return MaxPoolCFT<Float16>(job, u0, u1);
-  }
+  return WithElemType(job.elem, [&](auto elem) {
+    MaxPoolCFT<typename decltype(elem)::type>(job, u0, u1);
+  });
 }
 
 // dst[c] = fold of MaxStep over src[i * stride + c], i < count, for K
@@ -655,21 +645,13 @@ bool UseDirectCL(const Pool2dJob& job) {
   return job.kh * job.kw <= job.sh * job.kw + job.kh;
 }
 
-template <typename T>
-void MaxPoolCLOf(const Pool2dJob& job, int64_t u0, int64_t u1) {
-  if (UseDirectCL(job)) return MaxPoolCLDirectT<T>(job, u0, u1);
-  return MaxPoolCLT<T>(job, u0, u1);
-}
-
 void MaxPoolCL(const Pool2dJob& job, int64_t u0, int64_t u1) {
-  switch (job.elem) {
-    case ElemType::kFloat32:
-      return MaxPoolCLOf<float>(job, u0, u1);
-    case ElemType::kBFloat16:
-      return MaxPoolCLOf<BFloat16>(job, u0, u1);
-    case ElemType::kFloat16:
-      return MaxPoolCLOf<Float16>(job, u0, u1);
-  }
+  const bool direct = UseDirectCL(job);
+  return WithElemType(job.elem, [&](auto elem) {
+    using T = typename decltype(elem)::type;
+    if (direct) return MaxPoolCLDirectT<T>(job, u0, u1);
+    return MaxPoolCLT<T>(job, u0, u1);
+  });
 }
 
 // NOLINTNEXTLINE(google-readability-namespace-comments)

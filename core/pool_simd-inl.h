@@ -186,6 +186,25 @@ HWY_INLINE int64_t ScratchRowLength(const Pool2dJob& job, int64_t owr,
   return RoundUp((a > b ? a : b) + 2 * job.kw + 4 * lanes, lanes);
 }
 
+// Calls fn(ElemTag<T>()) with T the element type of `elem` (float,
+// BFloat16 or Float16): one dispatch for every kernel's three
+// instantiations.
+template <typename T>
+struct ElemTag {
+  using type = T;
+};
+template <class Fn>
+HWY_INLINE void WithElemType(ElemType elem, const Fn& fn) {
+  switch (elem) {
+    case ElemType::kFloat32:
+      return fn(ElemTag<float>());
+    case ElemType::kBFloat16:
+      return fn(ElemTag<BFloat16>());
+    case ElemType::kFloat16:
+      return fn(ElemTag<Float16>());
+  }
+}
+
 // The loops of the channels-last kernels that read each window straight
 // from the input: every output pixel of units [u0, u1), its channels in
 // chunks of four vectors, then one vector, then one lane at a time.
